@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create (or update) the project's virtual environment in .venv with everything pinned in
+# requirements.txt plus msbiqa itself in editable mode. Safe to re-run: pip skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.msbiqa-requirements
+if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import msbiqa, torch, pyiqa" || { echo "setup failed: see pip output above" >&2; exit 1; }
+  cp requirements.txt "$stamp"
+fi
