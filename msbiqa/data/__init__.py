@@ -1,0 +1,42 @@
+"""IQA datasets: the embedded set built from photos that ship with installed packages, and readers
+for KonIQ-10k, SPAQ, CLIVE and pyiqa's meta-info layout (data users bring).
+
+Every dataset yields `(image 3xHxW float32 in [0, 1], mos, name)` and has `mos`, `names`, `mos_range`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from msbiqa.data.base import IQADataset
+from msbiqa.data.embedded import EmbeddedIQA, build_embedded, default_root
+from msbiqa.data.readers import clive, koniq10k, pyiqa_meta, spaq
+
+READERS = {"koniq10k": koniq10k, "spaq": spaq, "clive": clive, "pyiqa": pyiqa_meta}
+ALIASES = {"koniq": "koniq10k", "koniq-10k": "koniq10k", "livec": "clive", "livechallenge": "clive"}
+
+
+def load_dataset(name: str, root: str | Path | None = None, split: str = "all", **kwargs) -> IQADataset:
+    """Dataset `name` ("embedded", "koniq10k", "spaq", "clive" or "pyiqa") restricted to `split`
+    (train, val, test or all). `root` is the dataset folder (for "embedded": the cache folder, optional);
+    other keyword arguments go to the reader, e.g. size= for "embedded", resize= for the others.
+    """
+    key = ALIASES.get(name.lower(), name.lower())
+    if key == "embedded":
+        return EmbeddedIQA(split, root=root, **kwargs)
+    if key not in READERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of embedded, {', '.join(READERS)}")
+    return READERS[key](root, split, **kwargs)
+
+
+__all__ = [
+    "EmbeddedIQA",
+    "IQADataset",
+    "build_embedded",
+    "clive",
+    "default_root",
+    "koniq10k",
+    "load_dataset",
+    "pyiqa_meta",
+    "spaq",
+]
