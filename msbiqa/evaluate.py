@@ -73,6 +73,8 @@ def plcc_logistic(pred, mos) -> float:
     """PLCC after the 4-parameter logistic fit; falls back to raw PLCC, with a warning, if the fit fails."""
     pred, mos = _pair(pred, mos)
     try:
+        if pred.size <= 4:
+            raise ValueError(f"{pred.size} points cannot determine 4 logistic parameters")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optimize.OptimizeWarning)  # no covariance: irrelevant here
             fitted = logistic4(pred, *fit_logistic(pred, mos))

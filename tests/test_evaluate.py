@@ -153,3 +153,9 @@ def test_score_fn_must_return_scalars(tmp_path):
         score_dataset(lambda im: {"s": np.zeros(3)}, CountingDataset(), tmp_path / "a.csv", progress=False)
     with pytest.raises(ValueError, match="reserved"):
         score_dataset(lambda im: {"mos": 1.0}, CountingDataset(), tmp_path / "b.csv", progress=False)
+
+
+def test_too_few_points_for_the_logistic_fit_fall_back_to_raw_plcc():
+    pred, mos = np.array([1.0, 2.0, 4.0]), np.array([10.0, 30.0, 20.0])
+    with pytest.warns(RuntimeWarning, match="cannot determine 4 logistic parameters"):
+        assert plcc_logistic(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic)
