@@ -86,7 +86,7 @@ def test_default_metric_passes_gradients_to_the_input_only(default_metric):
     default_metric(x).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     assert all(p.grad is None and not p.requires_grad for p in default_metric.parameters())
-    assert not default_metric.train().training  # metrics stay frozen evaluators
+    assert not default_metric.training and not default_metric.train().training  # frozen evaluators
 
 
 def test_metric_rejects_non_batches(default_metric):

