@@ -26,6 +26,7 @@ class IQAMetric(nn.Module):
         self.name = name
         self.higher_is_better = bool(higher_is_better)
         self.score_range = (float(score_range[0]), float(score_range[1]))
+        self.training = False  # frozen evaluator from the start (see train)
 
     def train(self, mode: bool = True) -> "IQAMetric":
         """Metrics are frozen evaluators: always eval mode (no dropout); train the underlying `.net` instead."""
