@@ -22,7 +22,7 @@ from msbiqa.losses import DenoiserObjective, LossWeights
 
 KINDS = {  # kind -> (architecture, hyper-parameters, loss weights)
     "dms": ("dncnn", {"depth": 17, "channels": 64}, LossWeights(mse=1.0)),
-    "dms-iqa": ("unet", {"depth": 3, "width": 32}, LossWeights(mse=1.0, rank=2.0, target=0.5)),
+    "dms-iqa": ("unet", {"depth": 3, "width": 32}, LossWeights(mse=1.0, rank=1.0, target=16.0)),
 }
 
 

@@ -18,8 +18,8 @@ def register(sub) -> None:
     p.add_argument("--crops-per-image", type=int, default=4, help="random crops of each image per epoch (default 4)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (warm-up, then cosine decay) (default 1e-3)")
     p.add_argument("--w-mse", type=float, default=None, help="MSE weight (default 1)")
-    p.add_argument("--w-rank", type=float, default=None, help="ranking-loss weight (default: 0 for dms, 2 for dms-iqa)")
-    p.add_argument("--w-target", type=float, default=None, help="target-loss weight (default: 0 for dms, 0.5 for dms-iqa)")
+    p.add_argument("--w-rank", type=float, default=None, help="ranking-loss weight (default: 0 for dms, 1 for dms-iqa)")
+    p.add_argument("--w-target", type=float, default=None, help="target-loss weight (default: 0 for dms, 16 for dms-iqa)")
     p.add_argument("--margin", type=float, default=0.01,
                    help="ranking hinge margin as a fraction of the metric's score range (default 0.01)")
     p.add_argument("--depth", type=int, default=None, help="DnCNN layers / U-Net downsamplings (default 17 / 3)")
