@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The project's main job (README): install into .venv, then certify the bundled photo with plain median
-# smoothing (MS) and with the shipped DnCNN denoiser (DMS). Extra arguments go to both certify calls.
+# The project's main job (README): install into .venv, then run every numbered notebook at embedded scale
+# with papermill (`msbiqa reproduce`), writing executed notebooks, tables, figures and results/README.md.
+# Extra arguments go to `msbiqa reproduce` (e.g. --only 03, --set n=200, --device cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
-photo=msbiqa/assets/astronaut.png
-.venv/bin/msbiqa certify "$photo" --sigma 0.12 --eps 0.05 --n 1000 --alpha 0.001 "$@"
-.venv/bin/msbiqa certify "$photo" --sigma 0.12 --eps 0.05 --n 1000 --alpha 0.001 --denoiser dms "$@"
+.venv/bin/msbiqa reproduce --scale embedded --out results "$@"
