@@ -18,13 +18,7 @@ from msbiqa.denoiser import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: on a CPU shared with other jobs two threads can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("model", [DnCNN(depth=5, channels=8), UNet(depth=3, width=4), UNet(depth=1, width=8)])

@@ -8,30 +8,8 @@ from msbiqa.denoiser import UNet
 from msbiqa.losses import DenoiserObjective, LossWeights, mse_loss, ranking_loss, score_scale, target_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: on a CPU shared with other jobs two threads can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-class TinyMetric(torch.nn.Module):
-    """Stand-in NR-IQA metric: a small random CNN whose score lies in (0, 100)."""
-
-    higher_is_better = True
-    score_range = (0.0, 100.0)
-    name = "tiny"
-
-    def __init__(self, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 1)
-
-    def forward(self, x):
-        return 100 * torch.sigmoid(self.fc(torch.tanh(self.conv(x)).mean(dim=(2, 3)))).reshape(-1)
 
 
 def test_mse_hand_computed():
@@ -88,8 +66,8 @@ def test_target_hand_computed():
     assert target_loss(torch.tensor([10.0]), torch.tensor([0.0]), scale=10).item() == pytest.approx(1.0)
 
 
-def test_score_scale():
-    assert score_scale(TinyMetric()) == 100.0
+def test_score_scale(tiny_metric):
+    assert score_scale(tiny_metric) == 100.0
     assert score_scale(torch.nn.Identity()) == 1.0
 
 
@@ -100,8 +78,8 @@ def _batch():
     return noisy, clean, torch.tensor([10.0, 40.0, 20.0, 30.0])
 
 
-def test_combined_is_weighted_sum_and_metric_frozen():
-    metric = TinyMetric()
+def test_combined_is_weighted_sum_and_metric_frozen(tiny_metric):
+    metric = tiny_metric
     objective = DenoiserObjective(LossWeights(mse=2.0, rank=3.0, target=5.0), metric, margin=0.05).train()
     assert not metric.training and not any(p.requires_grad for p in metric.parameters())
     noisy, clean, mos = _batch()
@@ -113,20 +91,20 @@ def test_combined_is_weighted_sum_and_metric_frozen():
     assert parts["target"] == pytest.approx(target_loss(scores, metric(clean), scale=100).item(), rel=1e-5)
 
 
-def test_combined_needs_metric_and_mos():
+def test_combined_needs_metric_and_mos(tiny_metric):
     with pytest.raises(ValueError, match="base metric"):
         DenoiserObjective(LossWeights(rank=1.0))
     noisy, clean, _ = _batch()
     with pytest.raises(ValueError, match="MOS"):
-        DenoiserObjective(LossWeights(rank=1.0), TinyMetric())(noisy, clean)
+        DenoiserObjective(LossWeights(rank=1.0), tiny_metric)(noisy, clean)
 
 
 @pytest.mark.parametrize("weights", [LossWeights(mse=1), LossWeights(mse=0, rank=1), LossWeights(mse=0, target=1)])
-def test_one_step_lowers_each_loss(weights):
+def test_one_step_lowers_each_loss(weights, tiny_metric):
     torch.manual_seed(0)
     model = UNet(depth=1, width=8)
     torch.nn.init.normal_(model.head.weight, std=0.05)  # start away from the identity, where only the head learns
-    objective = DenoiserObjective(weights, TinyMetric(), margin=0.5)
+    objective = DenoiserObjective(weights, tiny_metric, margin=0.5)
     noisy, clean, mos = _batch()
     before, _ = objective(model.denoise(noisy), clean, mos)
     assert before.item() > 0

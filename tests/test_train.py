@@ -10,30 +10,8 @@ from msbiqa.io import load_image, sample_photo_path
 from msbiqa.train import TrainConfig, train_denoiser, weights_filename
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One CPU thread: on a CPU shared with other jobs two threads can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-class TinyMetric(torch.nn.Module):
-    """Stand-in NR-IQA metric: a small random CNN whose score lies in (0, 100)."""
-
-    higher_is_better = True
-    score_range = (0.0, 100.0)
-    name = "tiny"
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 1)
-
-    def forward(self, x):
-        return 100 * torch.sigmoid(self.fc(torch.tanh(self.conv(x)).mean(dim=(2, 3)))).reshape(-1)
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +41,8 @@ def test_config_defaults_per_kind():
     ("dms", {"epochs": 6}),
     ("dms-iqa", {"epochs": 12, "hparams": {"depth": 2, "width": 32}}),
 ])
-def test_training_lowers_loss_and_writes_config(tmp_path, photos, kind, settings):
-    metric = TinyMetric()
+def test_training_lowers_loss_and_writes_config(tmp_path, photos, kind, settings, tiny_metric):
+    metric = tiny_metric
     before = {k: v.clone() for k, v in metric.state_dict().items()}
     cfg, out = tiny(kind, crops_per_image=4, **settings), tmp_path / "d.pt"
     result = train_denoiser(cfg, out=out, metric=metric, dataset=photos, progress=False)
@@ -94,8 +72,8 @@ def test_same_seed_same_weights_other_seed_other_weights(photos):
     assert not torch.equal(a.state_dict()["net.0.weight"], c.state_dict()["net.0.weight"])
 
 
-def test_resume_gives_same_weights_as_uninterrupted(tmp_path, photos):
-    cfg, metric = tiny("dms-iqa"), TinyMetric()
+def test_resume_gives_same_weights_as_uninterrupted(tmp_path, photos, tiny_metric):
+    cfg, metric = tiny("dms-iqa"), tiny_metric
     full = train_denoiser(cfg, dataset=photos, metric=metric, progress=False)
     ckpt = tmp_path / "run.ckpt"
     part = train_denoiser(cfg, out=tmp_path / "run.pt", checkpoint=ckpt, dataset=photos, metric=metric,
@@ -158,13 +136,13 @@ class PhotoSet:
         return self.items[i]
 
 
-def test_compare_denoisers_certifies_every_defence(tmp_path, photos):
+def test_compare_denoisers_certifies_every_defence(tmp_path, photos, tiny_metric):
     from msbiqa.compare import compare_denoisers
 
     for kind in ("dms", "dms-iqa"):
-        train_denoiser(tiny(kind, epochs=1), out=tmp_path / weights_filename(kind, 0.1), metric=TinyMetric(),
+        train_denoiser(tiny(kind, epochs=1), out=tmp_path / weights_filename(kind, 0.1), metric=tiny_metric,
                        dataset=photos, progress=False)
-    summary, per_image = compare_denoisers(TinyMetric(), PhotoSet(photos), sigmas=(0.1,), n=40, images=5,
+    summary, per_image = compare_denoisers(tiny_metric, PhotoSet(photos), sigmas=(0.1,), n=40, images=5,
                                            defences=("none", "ms", "dms", "dms-iqa"), denoisers=tmp_path,
                                            progress=False, device="cpu")
     assert list(summary["defence"]) == ["none", "ms", "dms", "dms-iqa"]

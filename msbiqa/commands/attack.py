@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("images", nargs="*", help="image files (default: the embedded data set)")
     p.add_argument("--dataset", default="embedded", help="data set when no files are given (default embedded)")
     p.add_argument("--split", default="test", help="data set split (default test)")
-    p.add_argument("--limit", type=int, default=8, help="number of data set images (default 8)")
+    p.add_argument("--limit", type=int, default=8, help="data set images, spread evenly over the split (default 8)")
     p.add_argument("--metric", default=None, help="base metric: default (trained here), pyiqa:NAME")
     p.add_argument("--weights", default=None, help="weights file for the base metric")
     p.add_argument("--denoiser", default=None, help="denoiser name (dms, dms-iqa) or weights file; none = plain MS")
@@ -32,30 +32,21 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from msbiqa.attacks import certificate_check
-    from msbiqa.certify import order_statistic_ranks
-    from msbiqa.metrics import load_metric
+    from msbiqa.commands import smoothing_setup
 
-    order_statistic_ranks(args.n, args.sigma, args.eps, args.alpha)  # fail fast, before loading networks
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, metric, denoiser = smoothing_setup(args)
     if args.images:
         from msbiqa.io import load_image
 
         images, names = [load_image(f) for f in args.images], list(args.images)
     else:
         from msbiqa.data import load_dataset
+        from msbiqa.subsets import spread
 
         ds = load_dataset(args.dataset, split=args.split)
-        items = [ds[i] for i in range(min(args.limit, len(ds)))]
+        items = [ds[i] for i in spread(len(ds), args.limit)]
         images, names = [img for img, _, _ in items], [name for _, _, name in items]
-    metric = load_metric(args.metric, weights=args.weights, device=device)
-    denoiser = None
-    if args.denoiser:
-        from msbiqa.denoiser import load_denoiser
-
-        denoiser = load_denoiser(args.denoiser, sigma=args.sigma, device=device)
     table, summary = certificate_check(
         metric, images, names=names, sigma=args.sigma, eps=args.eps, n=args.n, alpha=args.alpha,
         beta=args.beta, denoiser=denoiser, steps=args.steps, eot_samples=args.eot_samples, seed=args.seed,

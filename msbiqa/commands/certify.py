@@ -23,21 +23,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from msbiqa.certify import certify, order_statistic_ranks
+    from msbiqa.certify import certify
+    from msbiqa.commands import smoothing_setup
     from msbiqa.io import load_image
-    from msbiqa.metrics import load_metric
 
-    order_statistic_ranks(args.n, args.sigma, args.eps, args.alpha)  # fail fast, before loading networks
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     image = load_image(args.image)
-    metric = load_metric(args.metric, weights=args.weights, device=device)
-    denoiser = None
-    if args.denoiser:
-        from msbiqa.denoiser import load_denoiser
-
-        denoiser = load_denoiser(args.denoiser, sigma=args.sigma, device=device)
+    device, metric, denoiser = smoothing_setup(args)
     cert = certify(
         metric, image, sigma=args.sigma, eps=args.eps, n=args.n, alpha=args.alpha, seed=args.seed,
         batch_size=args.batch_size, denoiser=denoiser, progress=not args.json, device=device,
