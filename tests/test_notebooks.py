@@ -16,7 +16,7 @@ NOTEBOOKS = sorted(p.stem for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 # parameters that make every notebook run in seconds on a CPU (alpha = 0.01 lets n = 24 certify eps = 0.05)
 TINY = {
     "*": {"alpha": 0.01, "n": 24, "images": 4, "device": "cpu"},
-    "00": {"n": 40, "sigmas": [0.12], "eps_values": [0.05]},
+    "00": {"n": 40, "sigmas": [0.12], "eps_values": [0.05], "interactive": True},  # the sliders' cell runs too
     "01": {"n": 40, "sigmas": [0.12], "n_values": [20, 100, 1000], "coverage_n": [20], "coverage_alphas": [0.05, 0.2],
            "trials": 300},
     "02": {"epochs": 1, "images": 6, "crop": 32, "batch_size": 8, "eval_images": 2},
@@ -94,6 +94,9 @@ def test_notebook_runs_and_writes_its_outputs(results, name):
 
 
 def test_quickstart_and_bounds_numbers(results):
+    executed = nbformat.read(results[0] / "00_quickstart" / "00_quickstart.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), "no sliders"
     cert = table(results, "00_quickstart", "certificate.csv")
     assert_bounds_ordered(cert)
     assert (cert["delta"].dropna() >= 0).all()
