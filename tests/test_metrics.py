@@ -89,6 +89,16 @@ def test_default_metric_passes_gradients_to_the_input_only(default_metric):
     assert not default_metric.training and not default_metric.train().training  # frozen evaluators
 
 
+def test_default_metric_scores_keep_fp32_resolution_under_bf16_autocast(default_metric):
+    """Networks may run in bf16 (the sampler does on CUDA); the score itself must not be a bf16 number."""
+    x = torch.rand(6, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    exact = default_metric(x)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = default_metric(x)
+    assert fast.dtype == torch.float32 and (fast != fast.bfloat16().float()).any()
+    assert torch.allclose(fast, exact, atol=1.0)
+
+
 def test_metric_rejects_non_batches(default_metric):
     with pytest.raises(ValueError, match="Bx3xHxW"):
         default_metric(torch.rand(3, 32, 32))

@@ -71,7 +71,10 @@ class TinyIQANet(nn.Module):
             h = stage(h)
             var, mean = torch.var_mean(h.float(), dim=(2, 3), correction=0)
             pooled += [mean, 0.5 * torch.log(var + 1e-6)]
-        return 100.0 * torch.sigmoid(self.head(torch.cat(pooled, dim=1).to(h.dtype))).squeeze(1)
+        features = torch.cat(pooled, dim=1)
+        # the head runs outside autocast: a bf16 score has ~3 significant digits (steps of 0.5 near 100)
+        with torch.autocast(features.device.type, enabled=False):
+            return 100.0 * torch.sigmoid(self.head(features.to(next(self.head.parameters()).dtype))).squeeze(1)
 
 
 class TinyIQA(IQAMetric):
