@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.binned_rs import certify_binned
 from msbiqa.certify import certify, order_statistic_ranks
+from msbiqa.metrics.base import default_device
 from msbiqa.subsets import spread
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")
@@ -97,7 +98,7 @@ def certify_dataset(
             raise ValueError(f"unknown defence {defence!r}; choose from {DEFENCES}")
     for sigma in sigmas:
         order_statistic_ranks(n, float(sigma), eps, alpha)  # fail before any sampling
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     metric = metric.to(device).eval()
     picks = spread(len(dataset), images)
     n0 = max(16, n // 8) if n0 is None else n0

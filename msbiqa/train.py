@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.denoiser import Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.losses import DenoiserObjective, LossWeights
+from msbiqa.metrics.base import default_device
 
 KINDS = {  # kind -> (architecture, hyper-parameters, loss weights)
     "dms": ("dncnn", {"depth": 17, "channels": 64}, LossWeights(mse=1.0)),
@@ -149,7 +150,7 @@ def train_denoiser(
     it is removed once `out` is written. `stop_after` ends this call after that many epochs in total
     (to split a long run); `metric` / `dataset` override the ones named in `cfg` (tests, notebooks).
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     if checkpoint is None and out is not None:
         checkpoint = Path(str(out) + ".ckpt")
     w = LossWeights(**cfg.weights)

@@ -6,6 +6,8 @@ import json
 
 
 def register(sub) -> None:
+    from msbiqa.commands import add_smoothing_options
+
     p = sub.add_parser(
         "attack",
         help="EOT-PGD on the defended metric vs its certificates, next to PGD on the undefended metric",
@@ -14,18 +16,12 @@ def register(sub) -> None:
     p.add_argument("--dataset", default="embedded", help="data set when no files are given (default embedded)")
     p.add_argument("--split", default="test", help="data set split (default test)")
     p.add_argument("--limit", type=int, default=8, help="data set images, spread evenly over the split (default 8)")
-    p.add_argument("--metric", default=None, help="base metric: default (trained here), pyiqa:NAME")
-    p.add_argument("--weights", default=None, help="weights file for the base metric")
-    p.add_argument("--denoiser", default=None, help="denoiser name (dms, dms-iqa) or weights file; none = plain MS")
-    p.add_argument("--sigma", type=float, default=0.12, help="noise std on [0,1] images (default 0.12)")
-    p.add_argument("--eps", type=float, default=0.05, help="certified l2 radius, also the attack's (default 0.05)")
-    p.add_argument("--n", type=int, default=1000, help="noise samples per estimate (default 1000)")
-    p.add_argument("--alpha", type=float, default=0.001, help="failure probability of each bound (default 0.001)")
+    add_smoothing_options(p, metric_help="base metric: default (trained here), pyiqa:NAME",
+                          eps_help="certified l2 radius, also the attack's", n_help="noise samples per estimate")
     p.add_argument("--beta", type=float, default=None, help="per side, for the re-estimated median (default alpha)")
     p.add_argument("--steps", type=int, default=20, help="PGD steps (default 20)")
     p.add_argument("--eot-samples", type=int, default=8, help="noise draws per EOT-PGD step (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--out", default=None, help="write the per-image table to this CSV file")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)

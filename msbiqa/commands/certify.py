@@ -6,18 +6,14 @@ import json
 
 
 def register(sub) -> None:
+    from msbiqa.commands import add_smoothing_options
+
     p = sub.add_parser("certify", help="certify the median-smoothed quality score of an image")
     p.add_argument("image", help="image file (PNG/JPEG/BMP, RGB, grayscale or 16-bit)")
-    p.add_argument("--metric", default=None, help="base metric: default (trained here), pyiqa:NAME, niqe, brisque")
-    p.add_argument("--weights", default=None, help="weights file for the base metric")
-    p.add_argument("--denoiser", default=None, help="denoiser name (dms, dms-iqa) or weights file; none = plain MS")
-    p.add_argument("--sigma", type=float, default=0.12, help="noise std on [0,1] images (default 0.12)")
-    p.add_argument("--eps", type=float, default=0.05, help="l2 attack radius to certify (default 0.05)")
-    p.add_argument("--n", type=int, default=1000, help="noise samples (default 1000)")
-    p.add_argument("--alpha", type=float, default=0.001, help="failure probability of each bound (default 0.001)")
+    add_smoothing_options(p, metric_help="base metric: default (trained here), pyiqa:NAME, niqe, brisque",
+                          eps_help="l2 attack radius to certify", n_help="noise samples")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: automatic)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.set_defaults(func=run)
 
