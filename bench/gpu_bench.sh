@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7 on a GPU, as one short device call (at most BUDGET = 420 s + a few; no extra packages needed):
+# The GPU benchmark as one short device call (at most BUDGET = 420 s + a few; no extra packages needed):
 #   1. the target: InceptionResNetV2 (KonCept512's backbone) + DMS-IQA U-Net at 384x512, n = 1000, with the
 #      naive fp32 loop over all 1000 samples as reference: certificates must agree within bf16 tolerance;
 #   2. the table: {InceptionResNetV2, ResNet-18, small CNN} x {U-Net, DnCNN, none}, batched (automatic batch
@@ -24,7 +24,7 @@ fi
 bench() {  # bench SECONDS ARGS...: `msbiqa bench` without importing the other CLI commands
   local limit=$1; shift
   timeout "$limit" "$PY" -c 'import argparse, sys
-from msbiqa.commands import bench
+from msbiqa.cli import bench
 parser = argparse.ArgumentParser(prog="msbiqa")
 bench.register(parser.add_subparsers())
 args = parser.parse_args(["bench", *sys.argv[1:]])

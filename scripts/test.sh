@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): install into .venv, then run the whole suite offline.
+# The project's test command (README, .ci/run): install into .venv, check lint and format (ruff; notebooks
+# through nbQA), then run the whole suite offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
+.venv/bin/ruff check msbiqa tests bench
+.venv/bin/ruff format --check msbiqa tests bench
+.venv/bin/nbqa ruff notebooks
+.venv/bin/nbqa "ruff format" notebooks --check
 exec .venv/bin/python -m pytest "$@"

@@ -4,6 +4,9 @@ import os
 
 import pytest
 import torch
+from support import TinyMetric
+
+from msbiqa.data.images import load_image, sample_photo_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -18,24 +21,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class TinyMetric(torch.nn.Module):
-    """Stand-in NR-IQA metric: a small seeded random CNN whose score lies in (0, 100)."""
-
-    higher_is_better = True
-    score_range = (0.0, 100.0)
-    name = "tiny"
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 1)
-
-    def forward(self, x):
-        return 100 * torch.sigmoid(self.fc(torch.tanh(self.conv(x)).mean(dim=(2, 3)))).reshape(-1)
-
-
 @pytest.fixture
 def tiny_metric():
     """A fresh TinyMetric (the same weights every time)."""
     return TinyMetric()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Eight 32x32 crops of a real photo, darkened by different amounts, MOS falling with the darkening."""
+    x = load_image(sample_photo_path())
+    return [((x[:, 12 * i : 12 * i + 32, 40:72] * (1 - 0.08 * i)), 80.0 - 7 * i, f"crop{i}") for i in range(8)]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from msbiqa.io import load_image
+from msbiqa.data.images import load_image
 
 SPLITS = ("train", "val", "test", "all")
 

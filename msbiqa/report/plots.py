@@ -1,0 +1,59 @@
+"""Figure helpers for the notebooks: save a figure, show images, draw a score histogram with its certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def save_figure(fig, out: str | Path, name: str, dpi: int = 120) -> Path:
+    """Write `out/name.png` and return its path (the figure stays open for display)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def show_images(images, titles=None, ncols: int | None = None, size: float = 2.0):
+    """A grid of 3xHxW tensors in [0, 1]; returns the figure."""
+    images = list(images)
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, img) in enumerate(zip(axes.flat, images)):
+        ax.imshow(torch.as_tensor(img).detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_certificate(ax, scores, cert, label: str = "", bins: int = 40):
+    """Histogram of the noisy scores with the median (defended score) and the certified interval shaded."""
+    scores = np.asarray(torch.as_tensor(scores).cpu(), dtype=float)
+    ax.hist(scores, bins=bins, color="0.7", edgecolor="white")
+    ax.axvspan(
+        cert.lower, cert.upper, color="tab:green", alpha=0.25, label=f"certified [{cert.lower:.3g}, {cert.upper:.3g}]"
+    )
+    ax.axvline(cert.median, color="tab:red", lw=2, label=f"median {cert.median:.3g} (delta {cert.delta:.3g})")
+    ax.set_title(f"{label} sigma={cert.sigma:g}, eps={cert.eps:g}, n={cert.n}".strip(), fontsize=10)
+    ax.set_xlabel("score of a noisy sample")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def noisy_samples(defended, image: torch.Tensor, count: int, seed: int = 0):
+    """`count` noisy copies clamp01(x + xi) of a 3xHxW image at the defended metric's sigma, and their denoised
+    versions (None without a denoiser), on the CPU, for display."""
+    noisy = defended.add_noise(image.expand(count, -1, -1, -1).cpu(), torch.Generator().manual_seed(seed))
+    if defended.denoiser is None:
+        return noisy, None
+    device = next(defended.denoiser.parameters()).device
+    with torch.inference_mode():
+        return noisy, defended.denoiser(noisy.to(device)).clamp(0.0, 1.0).cpu()

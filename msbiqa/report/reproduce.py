@@ -1,0 +1,291 @@
+"""Run the numbered notebooks with papermill, in order, and index what they wrote in `<out>/README.md`.
+
+Each notebook `NN_name.ipynb` runs with its `parameters` cell overridden by the chosen scale and writes its
+tables (CSV + Markdown) and figures (PNG) into `<out>/NN_name/`, next to the executed notebook. A failing
+notebook is recorded and the others still run. Notebooks run in a kernel on this very interpreter
+(`sys.executable`), whatever kernelspecs are installed, so a fresh `.venv` needs no kernel registration.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from tqdm.auto import tqdm
+
+import msbiqa
+from msbiqa.report.notebook import repo_root
+
+NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+INLINE_ROWS = 30  # tables up to this many rows are copied into the index; longer ones are linked
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "pyiqa",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "scikit-image",
+)
+
+SCALES_FILE = "scales.yaml"  # beside the notebooks: parameter overrides per scale
+HEADLESS = {"interactive": False}  # papermill runs have no widget front end: draw static figures
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook."""
+
+    name: str
+    parameters: dict
+    seconds: float = 0.0
+    ok: bool = False
+    error: str = ""
+    outputs: list[str] = field(default_factory=list)
+
+
+class ThisPythonKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel is `sys.executable -m ipykernel_launcher`, ignoring installed kernelspecs."""
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        if self._kernel_spec is None:
+            self._kernel_spec = KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name=f"Python {platform.python_version()} ({sys.prefix})",
+                language="python",
+            )
+        return self._kernel_spec
+
+
+def notebooks_dir(folder: str | Path | None = None) -> Path:
+    """The folder of numbered notebooks: `folder`, or `notebooks/` at the repository root."""
+    path = Path(folder) if folder is not None else repo_root() / "notebooks"
+    if not path.is_dir() or not any(path.glob(NOTEBOOK_PATTERN)):
+        raise FileNotFoundError(
+            f"no numbered notebooks (NN_name.ipynb) in {path}; `msbiqa reproduce` runs from a source checkout "
+            "installed editable (bash scripts/setup.sh, or pip install -e .), or pass --notebooks DIR"
+        )
+    return path
+
+
+def select(folder: Path, only=None) -> list[Path]:
+    """Notebooks of `folder` in reading order; `only` keeps those whose number or name is listed."""
+    books = sorted(folder.glob(NOTEBOOK_PATTERN))
+    if not only:
+        return books
+    wanted = {str(o).removesuffix(".ipynb") for o in only}
+    picked = [b for b in books if b.stem[:2] in wanted or b.stem in wanted]
+    known = {b.stem[:2] for b in books} | {b.stem for b in books}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(f"--only {unknown}: no such notebook; choose from {[b.stem for b in books]}")
+    return picked
+
+
+def load_scales(folder: Path) -> dict[str, dict[str, dict]]:
+    """The scales of `folder/scales.yaml`: {scale: {"*" or "NN": {parameter: value}}}; without the file only
+    "embedded" (the notebooks' own defaults)."""
+    path = folder / SCALES_FILE
+    if not path.is_file():
+        return {"embedded": {}}
+    scales = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(scales, dict) or not all(isinstance(v, dict) for v in scales.values()):
+        raise ValueError(f"{path} must map each scale name to {{'*' or 'NN': {{parameter: value}}}}")
+    return scales
+
+
+def declared_parameters(notebook: Path) -> dict:
+    """The notebook's `parameters` cell as {name: default value} (defaults that are not literals stay text)."""
+    import papermill
+
+    params = {}
+    for name, info in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            params[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            params[name] = info["default"]
+    return params
+
+
+def resolve_parameters(notebook: Path, out: Path, scale: str, overrides: dict | None = None) -> dict:
+    """Effective parameters of one notebook: its defaults, then the scale's (scales.yaml beside it) and the
+    caller's overrides ("*" for all notebooks, "NN" for one); only declared names are set; "{out}" in strings
+    becomes `out`."""
+    scales = load_scales(notebook.parent)
+    if scale not in scales:
+        raise ValueError(f"unknown scale {scale!r}; choose from {sorted(scales)} ({notebook.parent / SCALES_FILE})")
+    declared = declared_parameters(notebook)
+    params = dict(declared)
+    for layer in ({"*": HEADLESS}, scales[scale], overrides or {}):
+        for key in ("*", notebook.stem[:2]):
+            params.update({k: v for k, v in layer.get(key, {}).items() if k in declared})
+    params = {k: v.replace("{out}", str(out)) if isinstance(v, str) else v for k, v in params.items()}
+    if "out" in declared:
+        params["out"] = str(out / notebook.stem)
+    return params
+
+
+def run_notebook(notebook: Path, out: Path, params: dict, timeout: float | None = None) -> NotebookRun:
+    """Execute one notebook into `out/<name>/<name>.ipynb`; errors are recorded, not raised."""
+    import papermill
+
+    folder = out / notebook.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    run = NotebookRun(notebook.stem, params)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(folder / notebook.name),
+            parameters=params,
+            kernel_name="python3",
+            language="python",
+            progress_bar={"leave": False, "desc": notebook.stem},
+            cwd=str(notebook.parent),
+            execution_timeout=timeout,
+            kernel_manager_class=ThisPythonKernelManager,
+        )
+        run.ok = True
+    except Exception as err:  # noqa: BLE001 — any failure of one notebook must not stop the others
+        run.error = ANSI.sub("", f"{type(err).__name__}: {err}").strip()[-2000:] or traceback.format_exc(limit=2)
+    run.seconds = time.perf_counter() - start
+    run.outputs = sorted(
+        str(p.relative_to(out))
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".csv", ".md", ".png", ".json", ".pt")
+    )
+    return run
+
+
+def reproduce(
+    out: str | Path = "results",
+    *,
+    scale: str = "embedded",
+    only=None,
+    overrides: dict | None = None,
+    notebooks: str | Path | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[NotebookRun]:
+    """Run the selected notebooks in order and write `<out>/README.md`; returns one record per notebook."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub, even from a notebook
+    out = Path(out).resolve()
+    books = select(notebooks_dir(notebooks), only)
+    plans = [(b, resolve_parameters(b, out, scale, overrides)) for b in books]  # every error before any run
+    out.mkdir(parents=True, exist_ok=True)
+    runs, start = [], time.perf_counter()
+    bar = tqdm(plans, desc="notebooks", unit="notebook", disable=not progress)
+    for notebook, params in bar:
+        bar.set_postfix_str(notebook.stem)
+        runs.append(run_notebook(notebook, out, params, timeout))
+        write_index(out, runs, scale, time.perf_counter() - start)  # the index is current after every notebook
+        if not runs[-1].ok:
+            tqdm.write(f"FAILED {notebook.stem}: {runs[-1].error.splitlines()[-1] if runs[-1].error else ''}")
+    return runs
+
+
+def software_versions() -> dict:
+    """Versions of Python, msbiqa (with its git commit) and the main dependencies."""
+    versions = {"python": platform.python_version(), "msbiqa": msbiqa.__version__}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo_root()), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        versions["msbiqa"] += f" (git {commit})" if commit else ""
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def hardware() -> str:
+    """The machine in one line: CPU threads, and the GPU when there is one."""
+    import torch
+
+    text = f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU threads"
+    text += f" (torch uses {torch.get_num_threads()})"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def write_index(out: Path, runs: list[NotebookRun], scale: str, seconds: float) -> Path:
+    """`<out>/README.md`: scale, data, metric, seeds and software of the run, a status table, then every
+    notebook's tables (inlined) and figures (linked)."""
+    failed = [r.name for r in runs if not r.ok]
+    lines = [
+        "# msbiqa reproduction results",
+        "",
+        f"Written by `msbiqa reproduce --scale {scale}` on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+        f"{len(runs)} notebooks in {seconds / 60:.1f} min, "
+        + (f"**{len(failed)} failed: {', '.join(failed)}**." if failed else "all succeeded."),
+        "",
+        f"* scale: **{scale}**"
+        + (
+            " (the notebooks' CPU-sized defaults: embedded data, small n, image subsets)" if scale == "embedded" else ""
+        ),
+        f"* machine: {hardware()}",
+        "* software: " + ", ".join(f"{k} {v}" for k, v in software_versions().items()),
+    ]
+    facts: dict[str, set] = {}
+    for r in runs:
+        info = _run_info(out, r)
+        for key in ("data", "metric", "denoisers", "seed"):
+            value = info.get(key, r.parameters.get(key))
+            if value is not None:
+                facts.setdefault(key, set()).add(json.dumps(value, default=str).strip('"'))
+    lines += [f"* {key}: " + "; ".join(sorted(values)) for key, values in facts.items()]
+    lines += ["", "| notebook | status | minutes | outputs |", "|---|---|---|---|"]
+    for r in runs:
+        status = "ok" if r.ok else "**FAILED**"
+        lines.append(
+            f"| [{r.name}]({r.name}/{r.name}.ipynb) | {status} | {r.seconds / 60:.1f} | "
+            f"{sum(p.endswith(('.csv', '.png')) for p in r.outputs)} files |"
+        )
+    for r in runs:
+        lines += ["", f"## {r.name}", ""]
+        if not r.ok:
+            lines += ["```", r.error, "```", ""]
+        info = _run_info(out, r)
+        if info:
+            lines += ["Run facts: " + ", ".join(f"{k} = {v}" for k, v in info.items()), ""]
+        lines += ["Parameters: `" + json.dumps(r.parameters, default=str) + "`", ""]
+        for p in r.outputs:
+            if p.endswith(".md"):
+                text = (out / p).read_text().strip()
+                short = text.count("\n|") <= INLINE_ROWS + 1
+                lines += [f"**{Path(p).stem}** ([csv]({p[:-3]}.csv), [md]({p}))", ""] + ([text, ""] if short else [])
+        lines += [f"![{Path(p).stem}]({p})" for p in r.outputs if p.endswith(".png")]
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run_info(out: Path, run: NotebookRun) -> dict:
+    path = out / run.name / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

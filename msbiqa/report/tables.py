@@ -1,0 +1,80 @@
+"""Result tables: save a DataFrame as CSV and Markdown, and summarise per-image certificates into table rows."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (float, np.floating)) and math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return fmt.format(value).replace("|", "\\|")
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3, formats: dict[str, str] | None = None) -> str:
+    """A GitHub Markdown table of `df` (index dropped); floats with `digits` decimals (none in columns of
+    whole numbers) unless `formats` gives a column its own format string, NaN as an en dash."""
+    head = [str(c) for c in df.columns]
+    default = {c: ("{:.0f}" if _whole(df[c]) else f"{{:.{digits}f}}") for c in df.columns}
+    fmts = [(formats or {}).get(c, default[c]) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in df.itertuples(index=False):
+        cells = [
+            _cell(v, f if isinstance(v, (float, np.floating)) or c in (formats or {}) else "{}")
+            for v, f, c in zip(row, fmts, df.columns)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _whole(column: pd.Series) -> bool:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(float)
+    values = values[np.isfinite(values)]
+    return pd.api.types.is_numeric_dtype(column) and values.size > 0 and bool(np.all(values == np.round(values)))
+
+
+def save_table(df: pd.DataFrame, out: str | Path, name: str, caption: str = "", digits: int = 3) -> pd.DataFrame:
+    """Write `out/name.csv` (full precision) and `out/name.md` (caption, then the table); return `df`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{name}.csv", index=False)
+    text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df, digits)
+    (out / f"{name}.md").write_text(text)
+    return df
+
+
+def summarize_certificates(per_image: pd.DataFrame, by: list[str], correlations) -> pd.DataFrame:
+    """One row per group of `by`: correlations of the (defended) score with MOS, and certificate statistics.
+
+    `per_image` has columns mos, score, delta, width, certified and optionally seconds (per image; see
+    `msbiqa.experiments.comparison.certify_dataset`);
+    `correlations(pred, mos)` returns srocc, plcc, krocc. Mean/median delta and mean width are taken over
+    certified images only, so a defence that abstains is judged by `certified` (the certified fraction).
+    """
+    rows = []
+    for key, group in per_image.groupby(by, sort=False):
+        corr = correlations(group["score"].to_numpy(float), group["mos"].to_numpy(float))
+        ok = group[group["certified"].astype(bool)]
+        rows.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                "images": len(group),
+                "srocc": corr["srocc"],
+                "plcc": corr["plcc"],
+                "krocc": corr["krocc"],
+                "certified": len(ok) / len(group),
+                "mean_delta": float(ok["delta"].mean()) if len(ok) else float("nan"),
+                "median_delta": float(ok["delta"].median()) if len(ok) else float("nan"),
+                "mean_width": float(ok["width"].mean()) if len(ok) else float("nan"),
+                **({"s_per_image": float(group["seconds"].mean())} if "seconds" in group else {}),
+            }
+        )
+    return pd.DataFrame(rows)

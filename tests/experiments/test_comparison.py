@@ -1,0 +1,82 @@
+"""Certifying a dataset under every defence: rows per (sigma, defence, image), resume without recomputing,
+the same images for every defence."""
+
+import json
+
+import pytest
+import torch
+from support import TinySet, tiny_train_config
+
+from msbiqa.experiments.comparison import certify_dataset
+from msbiqa.models.denoiser_training import train_denoiser
+from msbiqa.models.denoisers import weights_filename
+
+
+class Brightness(torch.nn.Module):
+    name, higher_is_better, score_range = "brightness", True, (0.0, 100.0)
+
+    def forward(self, x):
+        return 100 * x.mean(dim=(1, 2, 3))
+
+
+def test_certify_dataset_rows_and_resume(tmp_path, monkeypatch):
+    csv = tmp_path / "rows.csv"
+    kw = dict(
+        defences=("none", "ms", "binned-rs"),
+        sigmas=(0.12,),
+        eps=0.05,
+        n=40,
+        alpha=0.01,
+        images=3,
+        out_csv=csv,
+        device="cpu",
+        progress=False,
+    )
+    table = certify_dataset(Brightness(), TinySet(), **kw)
+    assert len(table) == 9 and set(table["image"]) == {"a", "c", "d"}  # spread over the set
+    ms = table[table["defence"] == "ms"]
+    assert (ms["lower"] <= ms["score"]).all() and (ms["score"] <= ms["upper"]).all() and ms["certified"].all()
+    assert table[table["defence"] == "none"]["delta"].isna().all()
+    calls = []
+    monkeypatch.setattr("msbiqa.experiments.comparison.certify_one", lambda *a, **k: calls.append(1))
+    again = certify_dataset(Brightness(), TinySet(), **kw)  # everything is in the CSV: nothing recomputed
+    assert calls == [] and len(again) == 9
+    with pytest.raises(TypeError):  # another eps is another configuration: recomputed
+        certify_dataset(Brightness(), TinySet(), **{**kw, "eps": 0.04})
+    assert json.dumps(again["n"].unique().tolist()) == "[40]"
+
+
+class PhotoSet:
+    """The photos fixture with the dataset interface `certify_dataset` uses (names, mos, [i])."""
+
+    def __init__(self, items):
+        self.items, self.names, self.mos = items, [it[2] for it in items], [it[1] for it in items]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_compare_defences_certifies_every_defence(tmp_path, photos, tiny_metric):
+    from msbiqa.experiments.comparison import Comparison, compare_defences
+
+    for kind in ("dms", "dms-iqa"):
+        train_denoiser(
+            tiny_train_config(kind, epochs=1),
+            out=tmp_path / weights_filename(kind, 0.1),
+            metric=tiny_metric,
+            dataset=photos,
+            progress=False,
+        )
+    config = Comparison(
+        sigmas=[0.1], n=40, images=5, defences=["none", "ms", "dms", "dms-iqa"], denoisers=str(tmp_path)
+    )
+    summary, per_image = compare_defences(tiny_metric, PhotoSet(photos), config, progress=False, device="cpu")
+    assert list(summary["defence"]) == ["none", "ms", "dms", "dms-iqa"]
+    assert (summary["images"] == 5).all() and (summary["eps"] == 0.05).all()
+    assert summary["mean_delta"].isna().tolist() == [True, False, False, False]
+    assert (summary["mean_delta"].iloc[1:] > 0).all()
+    subsets = per_image.groupby("defence")["image"].apply(tuple)
+    assert subsets.nunique() == 1 and len(subsets.iloc[0]) == 5  # the same images for every defence

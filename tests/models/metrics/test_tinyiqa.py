@@ -1,0 +1,67 @@
+"""The shipped default metric TinyIQA: offline, in range, ranks pristine above degraded photos, gradients to
+the input only, fp32 score resolution under bf16 autocast."""
+
+import pytest
+import torch
+from support import PHOTOS, blurred, noised, photo
+
+from msbiqa.models.metrics import IQAMetric, load_metric
+from msbiqa.models.metrics.tinyiqa import default_weights_path
+
+
+@pytest.fixture(scope="module")
+def default_metric():
+    return load_metric(device="cpu")
+
+
+def test_default_metric_loads_offline_and_scores_in_range(default_metric):
+    m = default_metric
+    assert isinstance(m, IQAMetric) and m.name == "tinyiqa" and m.higher_is_better and m.score_range == (0.0, 100.0)
+    assert default_weights_path().stat().st_size < 2 * 2**20
+    x = torch.cat([photo(n, 96) for n in PHOTOS] + [torch.rand(1, 3, 96, 96), torch.zeros(1, 3, 96, 96)])
+    with torch.inference_mode():
+        s = m(x)
+    assert s.shape == (len(x),) and torch.isfinite(s).all()
+    assert (s > 0).all() and (s < 100).all()
+    # other image sizes work (global pooling), batching does not change a score
+    with torch.inference_mode():
+        assert m(photo("astronaut", 160)).shape == (1,)
+        single = torch.cat([m(x[i : i + 1]) for i in range(len(x))])
+    torch.testing.assert_close(single, s, rtol=1e-4, atol=1e-3)
+
+
+def test_default_metric_records_its_training(default_metric):
+    cfg = default_metric.config
+    assert cfg["dataset"] == "embedded" and cfg["val"]["srocc"] > 0.5 and cfg["test"]["srocc"] > 0.5
+    assert cfg["best_epoch"] <= cfg["epochs"]
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_default_metric_ranks_pristine_above_degraded(default_metric, name):
+    x = photo(name, 96)
+    with torch.inference_mode():
+        clean, blur, noise = default_metric(torch.cat([x, blurred(x, 3.0), noised(x, 0.2)])).tolist()
+    assert clean > blur + 5 and clean > noise + 5, (clean, blur, noise)
+
+
+def test_default_metric_passes_gradients_to_the_input_only(default_metric):
+    x = photo("astronaut", 64).repeat(3, 1, 1, 1).requires_grad_(True)
+    default_metric(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in default_metric.parameters())
+    assert not default_metric.training and not default_metric.train().training  # frozen evaluators
+
+
+def test_default_metric_scores_keep_fp32_resolution_under_bf16_autocast(default_metric):
+    """Networks may run in bf16 (the sampler does on CUDA); the score itself must not be a bf16 number."""
+    x = torch.rand(6, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    exact = default_metric(x)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = default_metric(x)
+    assert fast.dtype == torch.float32 and (fast != fast.bfloat16().float()).any()
+    assert torch.allclose(fast, exact, atol=1.0)
+
+
+def test_metric_rejects_non_batches(default_metric):
+    with pytest.raises(ValueError, match="Bx3xHxW"):
+        default_metric(torch.rand(3, 32, 32))

@@ -1,0 +1,140 @@
+"""Training: tiny seeded runs on crops of the bundled photo with a stand-in metric — losses fall, the metric
+stays frozen, weights files carry their config, an interrupted run resumes to identical weights, and the CLI."""
+
+import pytest
+import torch
+from support import tiny_train_config
+
+from msbiqa.models.denoiser_training import TrainConfig, train_denoiser
+from msbiqa.models.denoisers import build_denoiser, load_denoiser, weights_filename
+from msbiqa.models.losses import DenoiserObjective, LossWeights
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_config_defaults_per_kind():
+    dms, iqa = TrainConfig(kind="dms"), TrainConfig(kind="dms-iqa")
+    assert (dms.arch, dms.hparams, dms.weights) == (
+        "dncnn",
+        {"depth": 17, "channels": 64},
+        {"mse": 1.0, "rank": 0.0, "target": 0.0},
+    )
+    assert iqa.arch == "unet" and iqa.weights["rank"] > 0 and iqa.weights["target"] > 0
+    with pytest.raises(ValueError, match="unknown denoiser kind"):
+        TrainConfig(kind="bm3d")
+    assert weights_filename("dms-iqa", 0.12) == "dms-iqa-sigma0.12.pt"
+
+
+@pytest.mark.parametrize(
+    "kind,settings",
+    [
+        ("dms", {"epochs": 6}),
+        ("dms-iqa", {"epochs": 12, "depth": 2, "width": 32}),
+    ],
+)
+def test_training_lowers_loss_and_writes_config(tmp_path, photos, kind, settings, tiny_metric):
+    metric = tiny_metric
+    before = {k: v.clone() for k, v in metric.state_dict().items()}
+    cfg, out = tiny_train_config(kind, crops_per_image=4, **settings), tmp_path / "d.pt"
+    result = train_denoiser(cfg, out=out, metric=metric, dataset=photos, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in metric.state_dict().items())
+    frozen = not any(p.requires_grad for p in metric.parameters()) and not metric.training
+    assert frozen == (kind == "dms-iqa")  # DMS never touches the metric; DMS-IQA freezes it
+    objective = DenoiserObjective(LossWeights(**cfg.weights), metric, margin=cfg.margin)
+    clean = torch.stack([p[0] for p in photos])
+    noisy = (clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(9))).clamp(0, 1)
+    mos = torch.tensor([p[1] for p in photos])
+    with torch.no_grad():  # on a fixed noisy batch: the fresh denoiser (the identity) vs the trained one
+        start = objective(build_denoiser(cfg.arch, **cfg.hparams).denoise(noisy), clean, mos)[0]
+        end = objective(result.model.denoise(noisy), clean, mos)[0]
+    assert end < 0.95 * start
+    assert len(result.history) == cfg.epochs
+    assert set(result.history[0]) >= ({"mse"} if kind == "dms" else {"mse", "rank", "target"})
+    loaded = load_denoiser(out, sigma=0.1)
+    assert loaded.config["seed"] == 0 and loaded.config["epochs"] == cfg.epochs
+    assert loaded.config["history"] == result.history
+    assert loaded.config["base_metric"] == ("tiny" if kind == "dms-iqa" else None)
+    assert not (tmp_path / "d.pt.ckpt").exists()
+
+
+def test_same_seed_same_weights_other_seed_other_weights(photos):
+    a, b, c = (
+        train_denoiser(tiny_train_config("dms", seed=s, epochs=1), dataset=photos, progress=False).model
+        for s in (0, 0, 1)
+    )
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.state_dict()["net.0.weight"], c.state_dict()["net.0.weight"])
+
+
+def test_resume_gives_same_weights_as_uninterrupted(tmp_path, photos, tiny_metric):
+    cfg, metric = tiny_train_config("dms-iqa"), tiny_metric
+    full = train_denoiser(cfg, dataset=photos, metric=metric, progress=False)
+    ckpt = tmp_path / "run.ckpt"
+    part = train_denoiser(
+        cfg, out=tmp_path / "run.pt", checkpoint=ckpt, dataset=photos, metric=metric, stop_after=1, progress=False
+    )
+    assert len(part.history) == 1 and ckpt.exists() and not (tmp_path / "run.pt").exists()
+    resumed = train_denoiser(
+        cfg, out=tmp_path / "run.pt", checkpoint=ckpt, dataset=photos, metric=metric, progress=False
+    )
+    assert resumed.history == full.history
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+    assert (tmp_path / "run.pt").exists() and not ckpt.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, photos):
+    ckpt = tmp_path / "run.ckpt"
+    train_denoiser(tiny_train_config("dms"), checkpoint=ckpt, dataset=photos, stop_after=1, progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        train_denoiser(tiny_train_config("dms", lr=1e-2), checkpoint=ckpt, dataset=photos, progress=False)
+
+
+def test_crop_larger_than_images(photos):
+    with pytest.raises(ValueError, match="crop=64 is larger"):
+        train_denoiser(tiny_train_config("dms", crop=64), dataset=photos, progress=False)
+
+
+def test_cli_trains_on_the_embedded_split(tmp_path, capsys):
+    from msbiqa.cli import main
+
+    out = tmp_path / "dms.pt"
+    args = [
+        "train-denoiser",
+        "--kind",
+        "dms",
+        "--sigma",
+        "0.2",
+        "--epochs",
+        "2",
+        "--depth",
+        "3",
+        "--width",
+        "8",
+        "--crop",
+        "24",
+        "--crops-per-image",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    assert main(args + ["--stop-after", "1"]) == 0
+    assert "stopped after epoch 1/2" in capsys.readouterr().out
+    assert main(args) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    model = load_denoiser(out, sigma=0.2)
+    assert model.hparams() == {"depth": 3, "channels": 8, "in_channels": 3}
+    assert model.config["dataset"] == "embedded" and len(model.config["history"]) == 2
+
+
+def test_init_starts_from_a_weights_file(tmp_path, photos):
+    first = tmp_path / "first.pt"
+    train_denoiser(tiny_train_config("dms", epochs=1), out=first, dataset=photos, progress=False)
+    again = train_denoiser(
+        tiny_train_config("dms", epochs=1, lr=0.0, init=str(first)), dataset=photos, progress=False
+    ).model
+    start = load_denoiser(first)
+    assert torch.equal(again.state_dict()["net.0.weight"], start.state_dict()["net.0.weight"])
+    assert again.config["init"] == str(first)

@@ -1,0 +1,61 @@
+"""Correlations against scipy and the logistic PLCC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from msbiqa.report import correlations as evaluate
+from msbiqa.report.correlations import correlations, krocc, plcc, plcc_logistic, srocc
+
+
+def test_rank_and_linear_correlations_match_scipy():
+    rng = np.random.default_rng(0)
+    mos = rng.uniform(0, 100, 200)
+    pred = mos + rng.normal(0, 25, 200)
+    assert srocc(pred, mos) == pytest.approx(stats.spearmanr(pred, mos).statistic, abs=1e-12)
+    assert krocc(pred, mos) == pytest.approx(stats.kendalltau(pred, mos).statistic, abs=1e-12)
+    assert plcc(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic, abs=1e-12)
+    assert srocc([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert krocc([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+
+
+def test_logistic_plcc_linearises_a_monotone_nonlinearity():
+    x = np.linspace(-3, 3, 101)
+    mos = 20 + 60 / (1 + np.exp(-2.0 * x))  # an exact 4-parameter logistic of x
+    assert plcc_logistic(x, mos) == pytest.approx(1.0, abs=1e-6)
+    assert plcc(x, mos) < 0.98
+    # a decreasing relation (lower-is-better metric): the fitted logistic is decreasing too
+    assert plcc_logistic(-x, mos) == pytest.approx(1.0, abs=1e-6)
+    params = evaluate.fit_logistic(-x, mos)
+    assert params[0] < params[1]
+
+
+def test_logistic_fit_failure_falls_back_to_raw_plcc(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("Optimal parameters not found")
+
+    monkeypatch.setattr(evaluate.optimize, "curve_fit", fail)
+    pred, mos = np.arange(10.0), np.arange(10.0) ** 2
+    with pytest.warns(RuntimeWarning, match="logistic fit failed"):
+        assert plcc_logistic(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic)
+
+
+def test_correlations_dict_and_input_checks():
+    rng = np.random.default_rng(1)
+    mos = rng.uniform(1, 5, 50)
+    pred = np.exp(mos) + rng.normal(0, 5, 50)
+    out = correlations(pred, mos)
+    assert set(out) == {"srocc", "plcc", "plcc_raw", "krocc"}
+    assert out["plcc"] > out["plcc_raw"] and out["srocc"] > out["krocc"] > 0
+    with pytest.raises(ValueError, match="values"):
+        srocc([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        plcc([1, 2, np.nan], [1, 2, 3])
+
+
+def test_too_few_points_for_the_logistic_fit_fall_back_to_raw_plcc():
+    pred, mos = np.array([1.0, 2.0, 4.0]), np.array([10.0, 30.0, 20.0])
+    with pytest.warns(RuntimeWarning, match="cannot determine 4 logistic parameters"):
+        assert plcc_logistic(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic)

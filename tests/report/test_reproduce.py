@@ -1,0 +1,122 @@
+"""`msbiqa reproduce` on small generated notebooks: failures recorded without stopping the others, selection,
+scale and CLI overrides of the parameters."""
+
+import sys
+from types import SimpleNamespace
+
+import nbformat
+import pandas as pd
+import pytest
+
+from msbiqa.cli import main
+from msbiqa.cli.reproduce import parse_overrides
+from msbiqa.report.reproduce import notebooks_dir, reproduce, resolve_parameters, select
+
+
+def write_notebook(path, params: str, body: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def books(tmp_path):
+    """Three tiny notebooks: one writes a table and the kernel's interpreter, one fails, one writes a figure."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_notebook(
+        folder / "00_table.ipynb",
+        "value = 1\nout = None",
+        (
+            "import sys, pandas as pd\nfrom msbiqa.report.notebook import record_run, start_notebook\n"
+            "from msbiqa.report.tables import save_table\nout, _ = start_notebook('00_table', out)\n"
+            "save_table(pd.DataFrame({'value': [value]}), out, 'values', 'A value.')\n"
+            "record_run(out, metric='fake', seed=3)\nopen(f'{out}/python.txt', 'w').write(sys.executable)"
+        ),
+    )
+    write_notebook(folder / "01_fails.ipynb", "out = None", "raise RuntimeError('deliberate failure')")
+    write_notebook(
+        folder / "02_figure.ipynb",
+        "out = None",
+        (
+            "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
+            "from msbiqa.report.plots import save_figure\nfig, ax = plt.subplots(); ax.plot([0, 1])\n"
+            "save_figure(fig, out, 'line')"
+        ),
+    )
+    return folder
+
+
+def test_failing_notebook_keeps_the_others_and_the_index(books, tmp_path):
+    out = tmp_path / "results"
+    runs = reproduce(out, notebooks=books, overrides={"00": {"value": 7}}, progress=False)
+    assert [r.ok for r in runs] == [True, False, True]
+    assert "deliberate failure" in runs[1].error
+    assert pd.read_csv(out / "00_table" / "values.csv")["value"].tolist() == [7]
+    assert (out / "02_figure" / "line.png").stat().st_size > 0
+    assert (out / "00_table" / "00_table.ipynb").is_file()
+    # the kernel ran on this interpreter, not on whatever a kernelspec names
+    assert (out / "00_table" / "python.txt").read_text() == sys.executable
+    index = (out / "README.md").read_text()
+    assert "**1 failed: 01_fails**" in index and "| [00_table](00_table/00_table.ipynb) | ok |" in index
+    assert "metric: fake" in index and "seed: 3" in index and "torch " in index and "scale: **embedded**" in index
+    assert "| 7 |" in index and "![line](02_figure/line.png)" in index
+
+
+def test_cli_exit_code_is_nonzero_when_a_notebook_fails(books, tmp_path, capsys):
+    assert main(["reproduce", "--notebooks", str(books), "--out", str(tmp_path / "r"), "--only", "01"]) == 1
+    assert "FAILED 01_fails" in capsys.readouterr().out
+    assert main(["reproduce", "--notebooks", str(books), "--out", str(tmp_path / "r"), "--only", "00_table"]) == 0
+
+
+def test_notebook_discovery_and_selection(books, tmp_path):
+    assert [b.stem for b in select(books, ["02", "00_table"])] == ["00_table", "02_figure"]
+    with pytest.raises(ValueError, match="no such notebook"):
+        select(books, ["09"])
+    with pytest.raises(FileNotFoundError, match="editable"):
+        notebooks_dir(tmp_path)
+    assert notebooks_dir().name == "notebooks"  # the repository's own folder, found from the package
+
+
+def test_parameters_follow_scale_overrides_and_declarations(books, tmp_path):
+    book = books / "00_table.ipynb"
+    assert resolve_parameters(book, tmp_path, "embedded") == {"value": 1, "out": str(tmp_path / "00_table")}
+    params = resolve_parameters(book, tmp_path, "embedded", {"*": {"value": 2, "undeclared": 1}, "00": {"value": 3}})
+    assert params["value"] == 3 and "undeclared" not in params
+    with pytest.raises(ValueError, match="unknown scale"):
+        resolve_parameters(book, tmp_path, "huge")
+
+
+def test_full_scale_overrides_the_notebook_defaults(tmp_path):
+    book = notebooks_dir() / "00_quickstart.ipynb"
+    params = resolve_parameters(book, tmp_path, "full", {"*": {"metric": "pyiqa:piqe"}})
+    assert params["n"] == 1000 and params["metric"] == "pyiqa:piqe"
+
+
+def test_cli_overrides():
+    args = SimpleNamespace(
+        data=["koniq10k=/d/koniq", "embedded"],
+        scale="full",
+        metric="niqe",
+        device=None,
+        set=["n=50", "03.sigmas=[0.1, 0.2]", "denoiser=None", "note=text"],
+    )
+    o = parse_overrides(args)
+    assert o["*"] == {
+        "datasets": {"koniq10k": "/d/koniq", "embedded": None},
+        "data": "koniq10k",
+        "data_root": "/d/koniq",
+        "metric": "niqe",
+        "metrics": ["niqe"],
+        "n": 50,
+        "denoiser": None,
+        "note": "text",
+    }
+    assert o["03"] == {"sigmas": [0.1, 0.2]}
+    with pytest.raises(ValueError, match="--scale full needs datasets"):
+        parse_overrides(SimpleNamespace(data=None, scale="full", metric=None, device=None, set=[]))
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=["n"]))

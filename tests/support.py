@@ -1,0 +1,100 @@
+"""Stand-in networks, datasets and real-photo helpers shared by the tests (on sys.path via pytest's pythonpath)."""
+
+import numpy as np
+import skimage.data
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+from torch import nn
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")  # scikit-image photos
+LARGE_PHOTOS = ("astronaut", "coffee", "rocket")  # at least 400 px: no upscaling at 384
+
+
+class TinyMetric(torch.nn.Module):
+    """Stand-in NR-IQA metric: a small seeded random CNN whose score lies in (0, 100)."""
+
+    higher_is_better = True
+    score_range = (0.0, 100.0)
+    name = "tiny"
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        return 100 * torch.sigmoid(self.fc(torch.tanh(self.conv(x)).mean(dim=(2, 3)))).reshape(-1)
+
+
+class Linear(nn.Module):
+    """score = <w, x>: the best l2 move is eps * w / ||w||_2 (gain eps ||w||_2), l_inf gain eps ||w||_1."""
+
+    def __init__(self, shape=(3, 12, 12), seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("w", torch.randn(shape, generator=g) / shape[1])
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1)
+
+
+class TinyConv(nn.Module):
+    """A small nonlinear NR-IQA stand-in: conv-ReLU-conv, spatial mean."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
+
+    def forward(self, x):
+        return self.net(x).flatten(1).mean(1) * 10
+
+
+class Blur(nn.Module):
+    """A fixed 3x3 box filter standing in for a denoiser."""
+
+    def forward(self, x):
+        return nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+class TinySet:
+    """Four constant-grey images whose MOS is their brightness."""
+
+    names = ["a", "b", "c", "d"]
+    mos = np.array([20.0, 40.0, 60.0, 80.0])
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.full((3, 8, 8), self.mos[i] / 100), self.mos[i], self.names[i]
+
+
+def photo(name: str, size: int) -> torch.Tensor:
+    """A real photo from scikit-image as 1x3xSxS in [0, 1] (antialiased resize of the centre square)."""
+    array = getattr(skimage.data, name)()
+    array = array[0] if isinstance(array, tuple) else array  # stereo_motorcycle: (left, right, disparity)
+    im = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255
+    side = min(im.shape[-2:])
+    im = TF.center_crop(im, [side, side])[None]
+    return F.interpolate(im, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+
+
+def blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    return TF.gaussian_blur(x, 2 * int(3 * sigma) + 1, sigma)
+
+
+def noised(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (x + std * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def tiny_train_config(kind, **kw):
+    """A TrainConfig for seconds-long denoiser training on 32 px crops (a small network of `kind`)."""
+    from msbiqa.models.denoiser_training import TrainConfig
+
+    size = {"depth": 3, "width": 8} if kind == "dms" else {"depth": 1, "width": 8}  # dncnn: width = channels
+    settings = dict(kind=kind, sigma=0.1, epochs=3, batch_size=4, crop=16, crops_per_image=2, lr=3e-3, **size)
+    return TrainConfig(**{**settings, **kw})
