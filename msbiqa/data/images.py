@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+import png
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_PHOTO = "astronaut.png"
 
@@ -17,19 +19,32 @@ def sample_photo_path() -> Path:
     return Path(str(files("msbiqa") / "assets" / SAMPLE_PHOTO))
 
 
-def load_image(path: str | Path) -> torch.Tensor:
-    """Read an RGB, RGBA, palette, grayscale or 16-bit PNG/JPEG/BMP/... file as a 3xHxW float32 tensor in [0, 1].
+class ImageLoadWarning(UserWarning):
+    """What `load_image` did to show an image as viewers do (rotation, transparency, bit depth)."""
 
-    Alpha is dropped; grayscale is repeated to three channels; 16-bit data keeps its precision.
+
+def load_image(path: str | Path) -> torch.Tensor:
+    """Read a PNG/JPEG/BMP/TIFF/WebP file as a 3xHxW float32 tensor in [0, 1], as image viewers show it.
+
+    EXIF orientation is applied; transparent pixels are composited over white; grayscale is repeated to three
+    channels; 16-bit data (grey or RGB) keeps its precision; 32-bit integer data is scaled by the bit depth
+    its values fit (8 or 16). Each of these steps, when it changes the pixels, is reported as an
+    ImageLoadWarning. Images beyond Pillow's decompression-bomb limit are refused.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path} (check the path; directories are not images)")
     try:
-        with Image.open(path) as im:
-            im.load()
-            array = _to_float_rgb(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        array = _read_rgb16_png(path)
+        if array is None:
+            with Image.open(path) as im:
+                im.load()
+                array = _to_float_rgb(_upright(im, path), path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(
+            f"{path} is too large to decode safely ({err}); downscale it (e.g. to 4096 px) before certifying"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, png.Error) as err:
         raise ValueError(
             f"cannot read {path} as an image ({err}); the file is corrupt or not in a format Pillow "
             "reads (PNG, JPEG, BMP, TIFF, WebP): re-export it as PNG"
@@ -37,16 +52,70 @@ def load_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def _to_float_rgb(im: Image.Image) -> np.ndarray:
+def _upright(im: Image.Image, path: Path) -> Image.Image:
+    """The image rotated/flipped as its EXIF orientation tag says (what viewers display)."""
+    orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation in (None, 1):
+        return im
+    warnings.warn(f"{path.name}: applied EXIF orientation {orientation}", ImageLoadWarning, stacklevel=3)
+    return ImageOps.exif_transpose(im)
+
+
+def _over_white(rgb: np.ndarray, alpha: np.ndarray, path: Path) -> np.ndarray:
+    """RGB in [0, 1] composited over a white background by alpha in [0, 1]."""
+    if alpha.min() >= 1.0:
+        return rgb
+    share = float(np.mean(alpha < 1.0))
+    warnings.warn(
+        f"{path.name}: {share:.1%} of the pixels are (partly) transparent; composited over white",
+        ImageLoadWarning,
+        stacklevel=3,
+    )
+    return rgb * alpha[..., None] + (1.0 - alpha[..., None])
+
+
+def _to_float_rgb(im: Image.Image, path: Path) -> np.ndarray:
     """HxWx3 float32 array in [0, 1] from any Pillow mode, scaling integer data by its bit depth."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         gray = np.asarray(im, dtype=np.float64)
-        if gray.min(initial=0) < 0 or gray.max(initial=0) > 65535:
-            raise ValueError("integer image values outside 0..65535; save the image as 8- or 16-bit PNG")
-        return np.repeat((gray / 65535.0)[..., None], 3, axis=2).astype(np.float32)
+        return np.repeat(_scale_integers(gray, 65535 if im.mode != "I" else None, path)[..., None], 3, axis=2)
     if im.mode == "F":
         raise ValueError("floating-point image mode 'F' has no fixed range; save the image as 8- or 16-bit PNG")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        return _over_white(rgba[..., :3], rgba[..., 3], path).astype(np.float32)
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _scale_integers(values: np.ndarray, peak: int | None, path: Path) -> np.ndarray:
+    """Integer pixel values as float32 in [0, 1]: divided by `peak`, or (for 32-bit data, whose range the file
+    does not state) by the 8- or 16-bit peak that its values fit."""
+    lo, hi = float(values.min(initial=0)), float(values.max(initial=0))
+    if lo < 0 or hi > 65535:
+        raise ValueError(
+            f"{path}: integer pixel values in {lo:g}..{hi:g}, outside 0..65535; save it as 8- or 16-bit PNG"
+        )
+    if peak is None:
+        peak = 255 if hi <= 255 else 65535
+        warnings.warn(
+            f"{path.name}: 32-bit integer pixels with values up to {hi:g}, read as {peak.bit_length()}-bit",
+            ImageLoadWarning,
+            stacklevel=4,
+        )
+    return (values / peak).astype(np.float32)
+
+
+def _read_rgb16_png(path: Path) -> np.ndarray | None:
+    """A 16-bit colour PNG (which Pillow would cut to 8 bits) read with pypng at full precision, else None."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[24] != 16 or head[25] not in (2, 6):
+        return None
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    data = np.vstack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(height, width, planes) / 65535.0
+    rgb = data[..., :3]
+    return (_over_white(rgb, data[..., 3], path) if planes == 4 else rgb).astype(np.float32)
 
 
 def psnr(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.smoothing.defended import DefendedMetric
 from msbiqa.smoothing.sampler import ScoreFn, resolve_seed, score_batch
-from msbiqa.smoothing.validate import check_eps, check_image, check_n
+from msbiqa.smoothing.validate import check_count, check_eps, check_image, check_n
 
 Objective = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 NORMS = ("l2", "linf")
@@ -117,7 +117,7 @@ def pgd(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'up' (raise the score) or 'down' (lower it), got {direction!r}")
     x = check_images(images).detach()
-    eps, steps = check_eps(eps), check_n(steps, name="steps")
+    eps, steps = check_eps(eps), check_count(steps, name="steps")
     step_size = 2.5 * eps / steps if step_size is None else float(step_size)
     sign, seed = DIRECTIONS[direction], resolve_seed(seed)
     generator = torch.Generator(device=x.device).manual_seed(seed)

@@ -22,7 +22,7 @@ from msbiqa.data.pseudo_mos import FRScorer, pseudo_mos
 from msbiqa.experiments.attacks import base_objective, check_eval, check_images, eot_objective
 from msbiqa.models.metrics.base import score_span
 from msbiqa.smoothing.defended import DefendedMetric
-from msbiqa.smoothing.validate import check_n
+from msbiqa.smoothing.validate import check_count
 
 OBJECTIVES = ("base", "defended")
 
@@ -72,7 +72,7 @@ def train_enhancer(
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     images = check_images(images)
-    steps, batch_size = check_n(steps, name="steps"), check_n(batch_size, name="batch_size")
+    steps, batch_size = check_count(steps, name="steps"), check_count(batch_size, name="batch_size")
     check_eval(defended.metric, defended.denoiser)
     score = base_objective(defended.metric) if objective == "base" else eot_objective(defended, draws)
     sign, scale = (1.0 if defended.higher_is_better else -1.0), score_span(defended)

@@ -16,7 +16,7 @@ import torch
 from scipy.stats import binomtest, norm
 
 from msbiqa.smoothing.sampler import ScoreFn, resolve_seed, sample_scores
-from msbiqa.smoothing.validate import check_alpha, check_eps, check_image, check_n, check_sigma
+from msbiqa.smoothing.validate import check_alpha, check_count, check_eps, check_image, check_n, check_sigma
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def bin_edges(score_range: tuple[float, float], n_bins: int) -> np.ndarray:
     lo, hi = (float(v) for v in score_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         raise ValueError(f"score_range must be finite (lo, hi) with hi > lo, got {score_range}")
-    return np.linspace(lo, hi, check_n(n_bins, name="n_bins") + 1)
+    return np.linspace(lo, hi, check_count(n_bins, name="n_bins") + 1)
 
 
 def bin_counts(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:

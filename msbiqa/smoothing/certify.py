@@ -35,18 +35,37 @@ def min_samples(sigma: float, eps: float, alpha: float) -> int | None:
     return max(1, math.ceil(math.log(alpha) / math.log(p_hi) - 1e-12))
 
 
+def _boundary(ok, guess: int, lo: int, hi: int, *, first: bool) -> int | None:
+    """The first (or last) k in [lo, hi] with ok(k), for a criterion that switches once (False then True for
+    first, True then False for last); `guess` (from a binomial quantile) is walked to the exact switch."""
+    step = -1 if first else 1
+    k = min(max(guess, lo), hi)
+    while lo <= k + step <= hi and ok(k + step):
+        k += step
+    while lo <= k <= hi and not ok(k):
+        k -= step
+    return k if lo <= k <= hi else None
+
+
 @lru_cache(maxsize=256)
 def order_statistic_ranks(n: int, sigma: float, eps: float, alpha: float) -> tuple[int, int]:
     """1-based ranks (k_lo, k_hi) of the certified lower and upper bounds among n sorted samples.
 
-    Raises ValueError naming the fix when n is too small for eps/sigma at this alpha.
+    The binomial quantile functions give each rank in O(1) memory; the exact criteria (module docstring) then
+    settle the last unit of rounding. Raises ValueError naming the fix when n is too small for eps/sigma.
     """
     n, sigma, eps, alpha = check_n(n), check_sigma(sigma), check_eps(eps), check_alpha(alpha)
     p_hi, p_lo = norm.cdf(eps / sigma), norm.cdf(-eps / sigma)
-    ks = np.arange(1, n + 1)
-    upper_ok = np.flatnonzero(binom.cdf(ks - 1, n, p_hi) >= 1 - alpha)
-    lower_ok = np.flatnonzero(binom.sf(ks - 1, n, p_lo) >= 1 - alpha)
-    if upper_ok.size == 0 or lower_ok.size == 0:
+
+    def upper_ok(k: int) -> bool:
+        return bool(binom.cdf(k - 1, n, p_hi) >= 1 - alpha)
+
+    def lower_ok(k: int) -> bool:
+        return bool(binom.sf(k - 1, n, p_lo) >= 1 - alpha)
+
+    k_hi = _boundary(upper_ok, int(binom.ppf(1 - alpha, n, p_hi)) + 1, 1, n, first=True)
+    k_lo = _boundary(lower_ok, int(binom.ppf(alpha, n, p_lo)), 1, n, first=False)
+    if k_hi is None or k_lo is None:
         need = min_samples(sigma, eps, alpha)
         hint = (
             f"raise n to at least {need}, raise sigma, or lower eps"
@@ -57,7 +76,7 @@ def order_statistic_ranks(n: int, sigma: float, eps: float, alpha: float) -> tup
             f"n={n} samples cannot certify eps={eps} at sigma={sigma} (eps/sigma={eps / sigma:.3g}) "
             f"with alpha={alpha}: no order statistic is a valid bound; {hint}"
         )
-    return int(ks[lower_ok[-1]]), int(ks[upper_ok[0]])
+    return k_lo, k_hi
 
 
 @dataclass(frozen=True)

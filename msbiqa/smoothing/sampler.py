@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from msbiqa.smoothing.validate import check_image, check_n, check_sigma
+from msbiqa.smoothing.validate import SEED_LIMIT, check_count, check_image, check_n, check_seed, check_sigma
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -24,8 +24,8 @@ MAX_BATCH = 1024
 
 
 def resolve_seed(seed: int | None) -> int:
-    """The seed to record: `seed` itself, or a fresh one drawn from torch's global RNG when None."""
-    return int(torch.randint(0, 2**62, (1,)).item()) if seed is None else int(seed)
+    """The seed to record: `seed` itself (checked), or a fresh one drawn from torch's global RNG when None."""
+    return int(torch.randint(0, SEED_LIMIT, (1,)).item()) if seed is None else check_seed(seed)
 
 
 def score_batch(score_fn: ScoreFn, batch: torch.Tensor) -> torch.Tensor:
@@ -74,7 +74,7 @@ def iter_scores(
     """Yield the scores of n noisy copies of `image` (1x3xHxW, already checked) batch by batch, on its device."""
     if batch_size is None:
         batch_size = auto_batch_size(score_fn, image, n)
-    batch_size = check_n(batch_size, name="batch_size")
+    batch_size = check_count(batch_size, name="batch_size")
     buffer = torch.empty((min(batch_size, n), *image.shape[1:]), device=image.device, dtype=image.dtype)
     with torch.inference_mode(), tqdm(total=n, unit="sample", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):

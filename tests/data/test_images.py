@@ -1,11 +1,14 @@
 """Image loading: modes and bit depths, and clear errors for missing or corrupt files."""
 
+import warnings
+
 import numpy as np
+import png
 import pytest
 import torch
 from PIL import Image
 
-from msbiqa.data.images import load_image, psnr, sample_photo_path
+from msbiqa.data.images import ImageLoadWarning, load_image, psnr, sample_photo_path
 
 
 @pytest.fixture
@@ -24,11 +27,14 @@ def test_lossless_rgb_round_trip(tmp_path, rgb, fmt):
 
 def test_jpeg_rgba_palette_and_gray(tmp_path, rgb):
     Image.fromarray(rgb).save(tmp_path / "x.jpg", quality=95)
-    Image.fromarray(np.dstack([rgb, np.full((9, 7), 7, np.uint8)])).save(tmp_path / "a.png")
+    Image.fromarray(np.dstack([rgb, np.full((9, 7), 255, np.uint8)])).save(tmp_path / "a.png")
     Image.fromarray(rgb).convert("P").save(tmp_path / "p.png")
     Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")
     assert load_image(tmp_path / "x.jpg").shape == (3, 9, 7)
-    assert torch.allclose(load_image(tmp_path / "a.png"), torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an opaque alpha channel changes nothing and says nothing
+        opaque = load_image(tmp_path / "a.png")
+    assert torch.allclose(opaque, torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
     assert load_image(tmp_path / "p.png").shape == (3, 9, 7)
     gray = load_image(tmp_path / "g.png")
     assert torch.equal(gray[0], gray[2]) and torch.allclose(gray[1], torch.from_numpy(rgb[..., 0]).float() / 255)
@@ -62,3 +68,53 @@ def test_psnr():
     x = torch.zeros(2, 3, 4, 4)
     assert torch.allclose(psnr(x + 0.1, x), torch.tensor([20.0, 20.0]))
     assert psnr(x, x).tolist() == [100.0, 100.0]
+
+
+def test_exif_orientation_is_applied_as_viewers_show(tmp_path, rgb):
+    """A phone photo stored sideways with orientation 6 (rotate 90 degrees clockwise to view)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "r.jpg", quality=100, exif=exif)
+    with pytest.warns(ImageLoadWarning, match="EXIF orientation 6"):
+        img = load_image(tmp_path / "r.jpg")
+    plain = load_image_plain(tmp_path / "r.jpg")
+    assert img.shape == (3, 7, 9)
+    assert torch.allclose(img, torch.rot90(plain, k=-1, dims=(1, 2)))
+
+
+def load_image_plain(path):
+    with Image.open(path) as im:
+        return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+def test_16_bit_rgb_png_keeps_precision(tmp_path):
+    values = np.random.default_rng(1).integers(0, 65536, (5, 4, 3), dtype=np.uint16)
+    with open(tmp_path / "c.png", "wb") as f:
+        png.Writer(4, 5, greyscale=False, bitdepth=16).write(f, values.reshape(5, 12).tolist())
+    img = load_image(tmp_path / "c.png")
+    assert torch.allclose(img.double(), torch.from_numpy(values / 65535.0).permute(2, 0, 1), atol=1e-7)
+
+
+def test_32_bit_integer_tiff_of_8_bit_values_is_not_black(tmp_path):
+    values = np.arange(0, 256, dtype=np.int32).reshape(16, 16)
+    Image.fromarray(values).save(tmp_path / "i.tif")
+    with pytest.warns(ImageLoadWarning, match="read as 8-bit"):
+        img = load_image(tmp_path / "i.tif")
+    assert float(img.max()) == 1.0 and torch.allclose(img[0], torch.from_numpy(values / 255.0).float())
+
+
+def test_transparent_pixels_are_composited_over_white(tmp_path, rgb):
+    alpha = np.zeros((9, 7), np.uint8)
+    alpha[:, :3] = 255
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "t.png")
+    with pytest.warns(ImageLoadWarning, match="transparent; composited over white"):
+        img = load_image(tmp_path / "t.png")
+    assert torch.all(img[:, :, 3:] == 1.0)  # the hidden colour of transparent pixels is not scored
+    assert torch.allclose(img[:, :, :3], torch.from_numpy(rgb[:, :3]).permute(2, 0, 1).float() / 255)
+
+
+def test_decompression_bombs_are_refused(tmp_path, rgb, monkeypatch):
+    Image.fromarray(rgb).save(tmp_path / "b.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 63 pixels are then over twice the limit
+    with pytest.raises(ValueError, match="too large to decode safely"):
+        load_image(tmp_path / "b.png")
