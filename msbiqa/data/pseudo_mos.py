@@ -11,7 +11,7 @@ Formula (fixed, no fitting to the data): each metric s_m is mapped to a quality 
     q_m = clip((s_m - worst_m) / (best_m - worst_m), 0, 1)
 with the anchors below (best = the value for an identical image; worst = 0 for SSIM and VIF, their
 natural floor, and 0.5 for FSIMc and 0.35 for GMSD, set once so that the strongest distortions land
-near 0: in the 96 px set GMSD peaks at 0.32 and 0.4 % of the images fall below FSIMc 0.5), and
+near 0: in the 96 px set GMSD peaks at 0.33 and 0.4 % of the images fall below FSIMc 0.5), and
     pseudo_mos = 100 * (q_ssim + q_fsim + q_vif + q_gmsd) / 4.
 A pristine image scores 100 (99.9999, VIF's float rounding); higher is better. Metrics that read luma
 only (SSIM, VIF, GMSD) barely see chroma-only changes, so colour diffusion keeps a high label.
