@@ -18,8 +18,9 @@ ALIASES = {"koniq": "koniq10k", "koniq-10k": "koniq10k", "livec": "clive", "live
 
 def load_dataset(name: str, root: str | Path | None = None, split: str = "all", **kwargs) -> IQADataset:
     """Dataset `name` ("embedded", "koniq10k", "spaq", "clive" or "pyiqa") restricted to `split`
-    (train, val, test or all). `root` is the dataset folder (for "embedded": the cache folder, optional);
-    other keyword arguments go to the reader, e.g. size= for "embedded", resize= for the others.
+    (train, val, test or all; "embedded" also has test-ood: its test photos under held-out distortion
+    families, see msbiqa.data.embedded). `root` is the dataset folder (for "embedded": the cache folder,
+    optional); other keyword arguments go to the reader, e.g. size= for "embedded", resize= for the others.
     """
     key = ALIASES.get(name.lower(), name.lower())
     if key == "embedded":
