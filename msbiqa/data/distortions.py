@@ -236,9 +236,7 @@ def non_eccentricity_patch(image: np.ndarray, count: float, rng: np.random.Gener
 def pixelate(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
     """Blocks: box-downscaled by `factor`, then scaled back up by pixel repetition (nearest neighbour)."""
     h, w = image.shape[:2]
-    small = Image.fromarray(image).resize(
-        (max(1, round(w / factor)), max(1, round(h / factor))), Image.Resampling.BOX
-    )
+    small = Image.fromarray(image).resize((max(1, round(w / factor)), max(1, round(h / factor))), Image.Resampling.BOX)
     return np.asarray(small.resize((w, h), Image.Resampling.NEAREST))
 
 

@@ -24,8 +24,18 @@ KADID = {
     "spatial": {"jitter", "non_eccentricity_patch", "pixelate", "quantization", "color_block"},
     "sharpness_contrast": {"high_sharpen", "contrast_change"},
 }
-RANDOM = {"motion_blur", "color_shift", "white_noise", "color_noise", "impulse_noise", "multiplicative_noise",
-          "denoise", "jitter", "non_eccentricity_patch", "color_block"}
+RANDOM = {
+    "motion_blur",
+    "color_shift",
+    "white_noise",
+    "color_noise",
+    "impulse_noise",
+    "multiplicative_noise",
+    "denoise",
+    "jitter",
+    "non_eccentricity_patch",
+    "color_block",
+}
 
 
 def _crop(name: str, c: int) -> np.ndarray:
