@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(done.code or 0)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:  # bad input, unwritable output, full disk
         print(f"msbiqa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

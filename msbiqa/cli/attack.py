@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from msbiqa.cli.options import Smoothing, add_options, from_args
+from msbiqa.cli.options import DataSource, Smoothing, add_options, from_args
 
 
 def register(sub) -> None:
@@ -13,15 +13,18 @@ def register(sub) -> None:
         help="EOT-PGD on the defended metric vs its certificates, next to PGD on the undefended metric",
     )
     p.add_argument("images", nargs="*", help="image files (default: the embedded data set)")
-    p.add_argument("--dataset", default="embedded", help="data set when no files are given (default embedded)")
-    p.add_argument("--split", default="test", help="data set split (default test)")
+    add_options(p, DataSource)
     p.add_argument("--limit", type=int, default=8, help="data set images, spread evenly over the split (default 8)")
     add_options(p, Smoothing)
     p.add_argument("--beta", type=float, default=None, help="per side, for the re-estimated median (default alpha)")
     p.add_argument("--steps", type=int, default=20, help="PGD steps (default 20)")
     p.add_argument("--eot-samples", type=int, default=8, help="noise draws per EOT-PGD step (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--out", default=None, help="write the per-image table to this CSV file")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="per-image CSV, written as rows finish (a killed run resumes from it; checked writable first)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -29,19 +32,20 @@ def register(sub) -> None:
 def run(args) -> int:
     from msbiqa.experiments.certificate_check import certificate_check
 
-    device, defended = from_args(Smoothing, args).build()
+    smoothing = from_args(Smoothing, args)
+    device, defended = smoothing.build()
     if args.images:
         from msbiqa.data.images import load_image
 
         images, names = [load_image(f) for f in args.images], list(args.images)
     else:
-        from msbiqa.data import load_dataset
         from msbiqa.data.subsets import spread
 
-        ds = load_dataset(args.dataset, split=args.split)
+        ds = from_args(DataSource, args).load()
         items = [ds[i] for i in spread(len(ds), args.limit)]
         images, names = [img for img, _, _ in items], [name for _, _, name in items]
-    table, summary = certificate_check(
+    images = [smoothing.prepare(defended, img, device, quiet=args.json or k > 0) for k, img in enumerate(images)]
+    _, summary = certificate_check(
         defended,
         images,
         names=names,
@@ -52,12 +56,11 @@ def run(args) -> int:
         steps=args.steps,
         eot_samples=args.eot_samples,
         seed=args.seed,
+        out_csv=args.out,
         device=device,
         progress=not args.json,
     )
     summary.update(metric=defended.name, denoiser=args.denoiser)
-    if args.out:
-        table.to_csv(args.out, index=False)
     if args.json:
         print(json.dumps(summary))
         return 0

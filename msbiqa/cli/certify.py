@@ -20,8 +20,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from msbiqa.data.images import load_image
 
-    image = load_image(args.image)
-    device, defended = from_args(Smoothing, args).build()
+    smoothing = from_args(Smoothing, args)
+    device, defended = smoothing.build()
+    image = smoothing.prepare(defended, load_image(args.image), device, batch_size=args.batch_size, quiet=args.json)
     cert = defended.certify(
         image,
         args.eps,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from msbiqa.cli.options import add_options, from_args
+from msbiqa.cli.options import DataSource, add_options, from_args
 
 
 def register(sub) -> None:
     from msbiqa.experiments.comparison import Comparison
 
     p = sub.add_parser("compare", help="none vs MS vs DMS vs DMS-IQA vs binned RS on a dataset, per sigma")
-    p.add_argument("--dataset", default="embedded", help="dataset name (default embedded)")
-    p.add_argument("--root", default=None, help="dataset folder (not needed for embedded)")
-    p.add_argument("--split", default="test", help="split to certify (default test)")
+    add_options(p, DataSource)
     p.add_argument("--metric", default=None, help="base metric (default: the project's)")
     add_options(p, Comparison)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
@@ -25,7 +23,6 @@ def run(args) -> int:
 
     import torch
 
-    from msbiqa.data import load_dataset
     from msbiqa.experiments.comparison import Comparison, compare_defences
     from msbiqa.models.metrics import load_metric
     from msbiqa.report.tables import DELTA_NOTE, save_table
@@ -33,7 +30,7 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = from_args(Comparison, args)
-    dataset = load_dataset(args.dataset, root=args.root, split=args.split)
+    dataset = from_args(DataSource, args).load()
     metric = load_metric(args.metric, device=args.device)
     out = Path(args.out)
     summary, _ = compare_defences(metric, dataset, config, out_csv=out / "per_image.csv", device=args.device)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 from msbiqa.settings import setting
 
@@ -81,6 +83,24 @@ def from_args(cls, args, **extra):
 
 
 @dataclass
+class DataSource:
+    """The dataset options every command that reads a dataset takes."""
+
+    dataset: str = setting("embedded", "dataset: embedded, koniq10k, spaq, clive, pyiqa")
+    root: str | None = setting(
+        None, "dataset folder (not needed for embedded); relative paths are to the current folder"
+    )
+    split: str = setting("test", "split: train, val, test, all (embedded also test-ood)")
+
+    def load(self, **kwargs):
+        """The dataset (its reader checks the folder and names the files it expected)."""
+        from msbiqa.data import load_dataset
+
+        root = str(Path(self.root).expanduser().resolve()) if self.root else None
+        return load_dataset(self.dataset, root=root, split=self.split, **kwargs)
+
+
+@dataclass
 class Smoothing:
     """The defended metric and certificate settings shared by `certify` and `attack`."""
 
@@ -92,6 +112,35 @@ class Smoothing:
     n: int = setting(1000, "noise samples per estimate")
     alpha: float = setting(0.001, "failure probability of each bound")
     device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
+    max_side: int | None = setting(
+        None,
+        "downscale images whose longer side exceeds this many pixels (the certificate is then of the downscaled image)",
+    )
+
+    def prepare(self, defended, image, device, *, batch_size: int | None = None, quiet: bool = False):
+        """The image as it will be certified (downscaled to max_side, checked against the metric's minimum size),
+        after printing to stderr what sampling it will cost, measured on one noisy copy."""
+        from msbiqa.data.images import fit_within
+        from msbiqa.smoothing.sampler import estimate_cost
+
+        if self.max_side:
+            image = fit_within(image, self.max_side)
+        defended.check_size(image)
+        if not quiet:
+            cost = estimate_cost(defended.score_noisy, image.to(device), self.n, batch_size)
+            h, w = image.shape[-2:]
+            print(
+                f"{h}x{w} image on {device}: one noisy sample takes {cost['seconds_per_sample']:.3g} s, so n={self.n} "
+                f"takes about {_duration(cost['seconds'])}; noisy batches of {cost['batch_size']} images hold "
+                f"{cost['batch_bytes'] / 2**20:.0f} MiB (the networks' activations come on top)",
+                file=sys.stderr,
+            )
+            if cost["seconds"] > 120 and not self.max_side:
+                print(
+                    "  a large image: --max-side 1024 certifies a downscaled copy in a fraction of the time",
+                    file=sys.stderr,
+                )
+        return image
 
     def build(self):
         """(device, DefendedMetric); checks that n can certify eps/sigma before any network is loaded."""
@@ -105,3 +154,11 @@ class Smoothing:
         metric = load_metric(self.metric, weights=self.weights, device=device)
         denoiser = load_denoiser(self.denoiser, sigma=self.sigma, device=device) if self.denoiser else None
         return device, DefendedMetric(metric, self.sigma, denoiser)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a short human duration."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"

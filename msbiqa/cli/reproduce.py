@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 
 
 def register(sub) -> None:
@@ -53,10 +54,27 @@ def parse_overrides(args) -> dict:
         target, _, key = key.rpartition(".")
         try:
             value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             value = text  # a bare word is a string
-        overrides.setdefault(target or "*", {})[key] = value
+        overrides.setdefault(target or "*", {})[key] = json_literal(value, item)
     return overrides
+
+
+def json_literal(value, item: str):
+    """`value` if it is JSON-representable (number, string, bool, None, list, dict with string keys): only those
+    reach a notebook as safely quoted source; anything else (tuples, sets, bytes, ...) is refused."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, list):
+        return [json_literal(v, item) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: json_literal(v, item) for k, v in value.items()}
+    raise ValueError(
+        f"--set {item!r}: {type(value).__name__} values are not accepted; use numbers, strings, true/false, None, "
+        "[lists] or {dicts with string keys}"
+    )
 
 
 def _split(item: str, sep: str, option: str, value_required: bool) -> tuple[str, str | None]:

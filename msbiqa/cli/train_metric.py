@@ -9,14 +9,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from msbiqa.cli.options import add_options, from_args
+from msbiqa.cli.options import DataSource, add_options, from_args
 
 
 def register(sub) -> None:
     from msbiqa.models.metrics.training import MetricTrainConfig
 
     p = sub.add_parser("train-metric", help="train the default base metric TinyIQA on a dataset's train split")
-    p.add_argument("--dataset", default="embedded", help="dataset with train/val/test splits (default: embedded)")
+    add_options(p, DataSource, skip=("split",))  # trains on train, selects on val, reports test
     p.add_argument("--out", default="tinyiqa.pt", help="weights file to write (default: ./tinyiqa.pt)")
     p.add_argument("--report", default=None, help="also write a JSON report: record, runtime, sha256, baselines")
     p.add_argument(
@@ -28,10 +28,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from msbiqa.data import load_dataset
     from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
 
-    splits = {s: load_dataset(args.dataset, split=s) for s in ("train", "val", "test")}
+    splits = {s: DataSource(args.dataset, args.root, s).load() for s in ("train", "val", "test")}
     _, record = train_base_metric(
         splits["train"],
         splits["val"],

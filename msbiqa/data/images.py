@@ -118,6 +118,18 @@ def _read_rgb16_png(path: Path) -> np.ndarray | None:
     return (_over_white(rgb, data[..., 3], path) if planes == 4 else rgb).astype(np.float32)
 
 
+def fit_within(image: torch.Tensor, max_side: int) -> torch.Tensor:
+    """3xHxW image downscaled (antialiased bicubic, clamped to [0, 1]) so that max(H, W) <= max_side; smaller
+    images are returned as they are. A certificate of the result is a certificate of the downscaled image."""
+    h, w = image.shape[-2:]
+    if max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    out = torch.nn.functional.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)
+    return out[0].clamp(0.0, 1.0)
+
+
 def psnr(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR in dB of Bx3xHxW images in [0, 1] against `reference` (capped at 100 dB when identical)."""
     mse = (x.float() - reference.float()).pow(2).flatten(1).mean(1)

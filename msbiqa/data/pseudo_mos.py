@@ -92,6 +92,16 @@ class FRScorer:
                 scores[name] = np.concatenate(parts)
         return {name: scores[name] for name in FR_METRICS}
 
+    def pairs(self, distorted: torch.Tensor, reference: torch.Tensor) -> dict[str, np.ndarray]:
+        """Raw scores of Bx3xHxW images in [0, 1] against their own references (quantised to 8 bits, as
+        the labels were computed)."""
+
+        def to_uint8(x: torch.Tensor) -> np.ndarray:
+            return (x.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+        each = [self(d[None], r) for d, r in zip(to_uint8(distorted), to_uint8(reference))]
+        return {name: np.concatenate([e[name] for e in each]) for name in FR_METRICS}
+
 
 def pseudo_mos(scores: dict[str, np.ndarray]) -> np.ndarray:
     """The 0-100 pseudo-MOS from raw FR scores (see the module docstring)."""

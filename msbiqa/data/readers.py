@@ -81,30 +81,22 @@ def koniq10k(
 def spaq(root: str | Path | None, split: str = "all", *, seed: int = 0, resize: int | None = 512) -> IQADataset:
     """SPAQ (Fang et al. 2020): 11,125 smartphone photos, MOS on 0-100.
 
-    Labels from `MOS and Image attribute scores.xlsx` (columns "Image name", "MOS"; reading .xlsx needs
-    openpyxl) or a CSV export with the same name, in root or root/Annotations; images in root/TestImage.
-    The photos are large: by default the shorter side is resized to 512 px, as in the SPAQ paper.
+    Labels from `MOS and Image attribute scores.xlsx` (the official sheet; columns "Image name", "MOS") or a CSV
+    export with the same name (preferred when both are there), in root or root/Annotations; images in
+    root/TestImage. The photos are large and mix portrait and landscape: by default the shorter side is
+    resized to 512 px, as in the SPAQ paper (the resize policy is part of every result row).
     """
     check_split(split)
     root = _root(root, "SPAQ")
     folders = [root, root / "Annotations", root / "annotations"]
-    sheet = _first_existing([f / f"{SPAQ_SHEET}{ext}" for f in folders for ext in (".xlsx", ".csv")])
+    sheet = _first_existing([f / f"{SPAQ_SHEET}{ext}" for ext in (".csv", ".xlsx") for f in folders])
     images = root / "TestImage"
     if sheet is None or not images.is_dir():
         raise FileNotFoundError(
             f"SPAQ not found in {root}: expected '{SPAQ_SHEET}.xlsx' (or a .csv export) in root or "
             "Annotations/, and the images in TestImage/"
         )
-    if sheet.suffix == ".xlsx":
-        try:
-            table = pd.read_excel(sheet)
-        except ImportError as err:
-            raise ImportError(
-                f"reading {sheet.name} needs openpyxl (pip install openpyxl), or save the sheet as "
-                f"'{SPAQ_SHEET}.csv' next to it"
-            ) from err
-    else:
-        table = pd.read_csv(sheet)
+    table = pd.read_csv(sheet) if sheet.suffix == ".csv" else pd.read_excel(sheet)
     _require(table, ["Image name", "MOS"], sheet)
     keep = _select(split, seeded_split(len(table), seed))
     names = table["Image name"].astype(str)[keep].tolist()

@@ -7,12 +7,16 @@ confidence interval of the true median (level beta per side) lies outside [lower
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from msbiqa.experiments.attacks import attack_defended, attack_metric, check_eval
+from msbiqa.experiments.resumable import ResultsFile
+from msbiqa.fingerprint import weights_digest
 from msbiqa.smoothing.certify import certificate_from_scores, order_statistic_ranks
 from msbiqa.smoothing.defended import DefendedMetric
 from msbiqa.smoothing.validate import check_alpha, check_eps, check_image, check_n
@@ -86,6 +90,7 @@ def certificate_check(
     names: list[str] | None = None,
     seed: int = 0,
     batch_size: int | None = None,
+    out_csv: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
@@ -96,46 +101,40 @@ def certificate_check(
     beta: per-side failure probability of the re-estimated median's confidence interval (default alpha).
     attack_eps: the attacks' radius (default eps); a larger one shows that the check does find violations.
     Changes are (score at x + delta) - (score at x); defended ones use the certificate's median at x.
+    `out_csv` keeps the rows as they are computed (checked writable before any work), so a killed run resumes
+    with the images it had not finished.
     """
     eps, alpha = check_eps(eps), check_alpha(alpha)
     beta = alpha if beta is None else check_alpha(beta, name="beta")
     attack_eps = eps if attack_eps is None else check_eps(attack_eps)
     order_statistic_ranks(check_n(n), defended.sigma, eps, alpha)  # fail before any work when n is too small
     check_eval(defended.metric, defended.denoiser)
-    rows = []
-    for i, image in enumerate(tqdm(images, desc="certificate check", unit="image", disable=not progress)):
-        x = check_image(image).to(device or image.device)
-        s = [int(v) for v in np.random.SeedSequence([seed, i]).generate_state(7)]
-        cert = defended.certify(x, eps, n=n, alpha=alpha, seed=s[0], batch_size=batch_size)
-        for d, direction in enumerate(("up", "down")):
-            pgd_args = dict(eps=attack_eps, steps=steps, step_size=step_size, norm="l2", direction=direction)
-            base = attack_metric(defended.metric, x, seed=s[1 + d], **pgd_args)
-            eot = attack_defended(defended, x, samples=eot_samples, seed=s[3 + d], **pgd_args)
-            fresh = defended.sample(eot.images[0], n, seed=s[5 + d], batch_size=batch_size, desc="re-estimate")
-            adv_median, adv_lo, adv_hi = median_interval(fresh, beta)
-            rows.append(
-                {
-                    "image": names[i] if names else i,
-                    "direction": direction,
-                    "base_clean": float(base.clean_scores[0]),
-                    "base_adv": float(base.scores[0]),
-                    "base_change": float(base.scores[0] - base.clean_scores[0]),
-                    "base_norm": float(base.norms[0]),
-                    "median": cert.median,
-                    "lower": cert.lower,
-                    "upper": cert.upper,
-                    "delta": cert.delta,
-                    "width": cert.width,
-                    "adv_median": adv_median,
-                    "adv_median_lo": adv_lo,
-                    "adv_median_hi": adv_hi,
-                    "defended_change": adv_median - cert.median,
-                    "eot_norm": float(eot.norms[0]),
-                    "eot_clean": float(eot.clean_scores[0]),
-                    "eot_adv": float(eot.scores[0]),
-                }
-            )
-    table = pd.DataFrame(rows)
+    names = [str(name) for name in names] if names else [str(i) for i in range(len(images))]
+    constants = {
+        "metric": defended.name,
+        "metric_digest": weights_digest(defended.metric),
+        "denoiser": defended.denoiser_name,
+        "denoiser_digest": weights_digest(defended.denoiser),
+        "sigma": defended.sigma,
+        "eps": eps,
+        "n": n,
+        "alpha": alpha,
+        "beta": beta,
+        "attack_eps": attack_eps,
+        "steps": steps,
+        "eot_samples": eot_samples,
+        "step_size": step_size,
+        "seed": seed,
+    }
+    settings = {**constants, "batch_size": batch_size}
+    with ResultsFile(out_csv, ["image", "direction"], constants) as results:
+        for i, image in enumerate(tqdm(images, desc="certificate check", unit="image", disable=not progress)):
+            if not (results.is_done([names[i], "up"]) and results.is_done([names[i], "down"])):
+                for row in _check_one(defended, image, i, names[i], settings, device):
+                    if not results.is_done([names[i], row["direction"]]):
+                        results.append(row)
+        table = results.table(dtype={"image": str})
+    table = table[table["image"].isin(names)].reset_index(drop=True)
     point, confirmed = violations(
         table["lower"], table["upper"], table["adv_median"], table["adv_median_lo"], table["adv_median_hi"]
     )
@@ -151,3 +150,42 @@ def certificate_check(
         denoiser=defended.denoiser_name if defended.denoiser is not None else None,
     )
     return table, summary
+
+
+def _check_one(defended: DefendedMetric, image, i: int, name: str, settings: dict, device) -> list[dict]:
+    """The two rows (up, down) of image number i: certificate at x, PGD and EOT-PGD, re-estimate at x + delta."""
+    eps, n, alpha, beta, batch_size = (settings[k] for k in ("eps", "n", "alpha", "beta", "batch_size"))
+    attack_eps, steps, step_size = settings["attack_eps"], settings["steps"], settings["step_size"]
+    rows = []
+    x = check_image(image).to(device or image.device)
+    s = [int(v) for v in np.random.SeedSequence([settings["seed"], i]).generate_state(7)]
+    cert = defended.certify(x, eps, n=n, alpha=alpha, seed=s[0], batch_size=batch_size)
+    for d, direction in enumerate(("up", "down")):
+        pgd_args = dict(eps=attack_eps, steps=steps, step_size=step_size, norm="l2", direction=direction)
+        base = attack_metric(defended.metric, x, seed=s[1 + d], **pgd_args)
+        eot = attack_defended(defended, x, samples=settings["eot_samples"], seed=s[3 + d], **pgd_args)
+        fresh = defended.sample(eot.images[0], n, seed=s[5 + d], batch_size=batch_size, desc="re-estimate")
+        adv_median, adv_lo, adv_hi = median_interval(fresh, beta)
+        rows.append(
+            {
+                "image": name,
+                "direction": direction,
+                "base_clean": float(base.clean_scores[0]),
+                "base_adv": float(base.scores[0]),
+                "base_change": float(base.scores[0] - base.clean_scores[0]),
+                "base_norm": float(base.norms[0]),
+                "median": cert.median,
+                "lower": cert.lower,
+                "upper": cert.upper,
+                "delta": cert.delta,
+                "width": cert.width,
+                "adv_median": adv_median,
+                "adv_median_lo": adv_lo,
+                "adv_median_hi": adv_hi,
+                "defended_change": adv_median - cert.median,
+                "eot_norm": float(eot.norms[0]),
+                "eot_clean": float(eot.clean_scores[0]),
+                "eot_adv": float(eot.scores[0]),
+            }
+        )
+    return rows

@@ -21,14 +21,15 @@ from tqdm.auto import tqdm
 from msbiqa.data.subsets import spread
 from msbiqa.experiments.defences import DEFENCES, check_defences, load_defence
 from msbiqa.experiments.resumable import ResultsFile
+from msbiqa.fingerprint import weights_digest
 from msbiqa.report.correlations import correlations
 from msbiqa.report.tables import summarize_certificates
 from msbiqa.settings import setting
 from msbiqa.smoothing.certify import order_statistic_ranks
 from msbiqa.smoothing.defended import DefendedMetric
-from msbiqa.smoothing.validate import default_device
+from msbiqa.smoothing.validate import check_seed, default_device
 
-KEY = ["sigma", "defence", "image"]
+KEY = ["sigma", "defence", "image", "denoiser", "denoiser_digest"]
 
 
 def certify_one(
@@ -43,6 +44,7 @@ def certify_one(
     device,
     n0: int,
     n_bins: int,
+    bin_range: tuple[float, float],
 ) -> dict:
     """Score and certificate of one image under one defence, as a flat row (NaN where not defined).
 
@@ -62,7 +64,9 @@ def certify_one(
             "radius": np.nan,
         }
     if defence == "binned-rs":
-        c = defended.certify_binned(image, eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=n_bins, device=device)
+        c = defended.certify_binned(
+            image, eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=n_bins, score_range=bin_range, device=device
+        )
         ok = c.certified
         return {
             "score": c.prediction,
@@ -85,6 +89,33 @@ def certify_one(
     }
 
 
+def run_constants(metric, dataset, *, eps: float, n: int, alpha: float, seed: int, device) -> dict:
+    """Everything besides sigma, defence and image that changes a row: the dataset (title, split and image
+    size), the metric (name and weights digest), eps, n, alpha, seed and the precision networks run at."""
+    bf16 = device.type == "cuda" or torch.is_autocast_enabled("cpu")
+    return {
+        "dataset": str(getattr(dataset, "title", type(dataset).__name__)),
+        "image_size": str(getattr(dataset, "resize", None) or "native"),
+        "metric": str(getattr(metric, "name", type(metric).__name__)),
+        "metric_digest": weights_digest(metric),
+        "eps": float(eps),
+        "n": int(n),
+        "alpha": float(alpha),
+        "seed": int(seed),
+        "precision": "bf16" if bf16 else "fp32",
+    }
+
+
+def observed_range(metric, dataset, picks: list[int], device) -> tuple[float, float]:
+    """Bin range of binned RS: the span of the base metric's clean scores over the certified images, widened by
+    10 % on each side (the stated rule; a metric's nominal range can be approximate or unbounded)."""
+    with torch.inference_mode():
+        scores = [float(metric(dataset[i][0].to(device)[None]).float()) for i in picks]
+    lo, hi = min(scores), max(scores)
+    pad = 0.1 * (hi - lo) or max(abs(hi), 1.0) * 1e-3
+    return lo - pad, hi + pad
+
+
 def certify_dataset(
     metric,
     dataset,
@@ -97,6 +128,7 @@ def certify_dataset(
     images: int | None = None,
     seed: int = 0,
     denoisers: str | Path = "shipped",
+    foreign_denoisers: bool = False,
     n0: int | None = None,
     n_bins: int = 10,
     out_csv: str | Path | None = None,
@@ -104,50 +136,71 @@ def certify_dataset(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Per-image certificates of `images` images spread evenly over `dataset` (all when None), for every
-    sigma x defence.
+    sigma x defence (each listed once).
 
-    Columns: sigma, defence, image, mos, score, lower, upper, delta, width, certified, radius, seconds,
-    and the configuration (eps, n, alpha, seed, denoisers). binned RS selects its bin with n0 extra draws
-    (default max(16, n // 8)). Rows already in `out_csv` with the same configuration are not recomputed.
+    Columns: sigma, defence, image, denoiser, denoiser_digest, mos, score, lower, upper, delta, width, certified,
+    radius, bin_lo, bin_hi, seconds, and the run's constants (`run_constants`). binned RS selects its bin with
+    n0 extra draws (default max(16, n // 8)) among n_bins bins over `observed_range`. Rows already in `out_csv`
+    with the same key and constants are not recomputed; the file is locked while this runs. A DMS-IQA
+    denoiser trained through another metric is refused unless `foreign_denoisers` (its rows then name it).
     """
-    defences = check_defences(defences)
+    defences, sigmas = check_defences(dict.fromkeys(defences)), list(dict.fromkeys(float(s) for s in sigmas))
     for sigma in sigmas:
-        order_statistic_ranks(n, float(sigma), eps, alpha)  # fail before any sampling
+        order_statistic_ranks(n, sigma, eps, alpha)  # fail before any sampling
     device = default_device(device)
     metric = metric.to(device).eval()
     picks = spread(len(dataset), images)
+    check_seed(seed + max(picks), name="seed + image index")
     n0 = max(16, n // 8) if n0 is None else n0
-    config = {"eps": float(eps), "n": int(n), "alpha": float(alpha), "seed": int(seed), "denoisers": str(denoisers)}
-    results = ResultsFile(out_csv, KEY, config)
-    jobs = [(float(s), d) for s in sigmas for d in defences]
-    bar = tqdm(total=len(jobs) * len(picks), desc="certify dataset", unit="cert", disable=not progress)
-    for sigma, defence in jobs:
-        todo = [i for i in picks if not results.is_done([sigma, defence, dataset.names[i]])]
-        bar.update(len(picks) - len(todo))
-        defended = load_defence(defence, metric, sigma, denoisers, device) if todo else None
-        for i in todo:
-            image, mos, name = dataset[i]
-            start = time.perf_counter()
-            row = certify_one(
-                defended, defence, image, eps=eps, n=n, alpha=alpha, seed=seed + i, device=device, n0=n0, n_bins=n_bins
-            )
-            results.append(
-                {
-                    "sigma": sigma,
-                    "defence": defence,
-                    "image": name,
-                    "mos": float(mos),
-                    **row,
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            bar.set_postfix(defence=defence, sigma=sigma)
-            bar.update(1)
-    bar.close()
-    table = results.table(dtype={"image": str, "denoisers": str})
+    constants = run_constants(metric, dataset, eps=eps, n=n, alpha=alpha, seed=seed, device=device)
+    defended = {
+        (s, d): load_defence(d, metric, s, denoisers, device, foreign=foreign_denoisers)
+        for s in sigmas
+        for d in defences
+    }  # every file checked before the first image is scored
+    bins = observed_range(metric, dataset, picks, device) if "binned-rs" in defences else (np.nan, np.nan)
+    with ResultsFile(out_csv, KEY, constants) as results:
+        bar = tqdm(total=len(defended) * len(picks), desc="certify dataset", unit="cert", disable=not progress)
+        for (sigma, defence), smoothed in defended.items():
+            identity = {"denoiser": smoothed.denoiser_name, "denoiser_digest": weights_digest(smoothed.denoiser)}
+            todo = [i for i in picks if not results.is_done([sigma, defence, dataset.names[i], *identity.values()])]
+            bar.update(len(picks) - len(todo))
+            for i in todo:
+                image, mos, name = dataset[i]
+                start = time.perf_counter()
+                row = certify_one(
+                    smoothed,
+                    defence,
+                    image,
+                    eps=eps,
+                    n=n,
+                    alpha=alpha,
+                    seed=seed + i,
+                    device=device,
+                    n0=n0,
+                    n_bins=n_bins,
+                    bin_range=bins,
+                )
+                results.append(
+                    {
+                        "sigma": sigma,
+                        "defence": defence,
+                        "image": name,
+                        **identity,
+                        "mos": float(mos),
+                        **row,
+                        "bin_lo": bins[0],
+                        "bin_hi": bins[1],
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
+                bar.set_postfix(defence=defence, sigma=sigma)
+                bar.update(1)
+        bar.close()
+        table = results.table(dtype={"image": str, "denoiser": str, "denoiser_digest": str})
     wanted = (
         table["defence"].isin(defences)
-        & table["sigma"].isin([float(s) for s in sigmas])
+        & table["sigma"].isin(sigmas)
         & table["image"].astype(str).isin([str(dataset.names[i]) for i in picks])
     )
     return table[wanted].reset_index(drop=True)
@@ -164,7 +217,8 @@ class Comparison:
     alpha: float = setting(0.001, "failure probability of each bound")
     seed: int = setting(0, "noise seed")
     images: int | None = setting(None, "images spread evenly over the split (default: all)")
-    denoisers: str = setting("shipped", "'shipped' or a folder of KIND-sigmaS.pt files")
+    denoisers: str = setting("shipped", "'shipped' or a folder of KIND-sigmaS.pt files (or METRIC/KIND-sigmaS.pt)")
+    foreign_denoisers: bool = setting(False, "use DMS-IQA denoisers trained through another metric (rows name it)")
     cpu_bf16: bool = setting(
         False, "bf16 autocast on CPU (2-3x faster on CPUs with AMX; the certified function is then the bf16 one)"
     )
@@ -201,6 +255,7 @@ def compare_defences(
                     images=c.images,
                     seed=c.seed,
                     denoisers=c.denoisers,
+                    foreign_denoisers=c.foreign_denoisers,
                     out_csv=out_csv,
                     device=device,
                     progress=progress,

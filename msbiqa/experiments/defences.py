@@ -7,6 +7,7 @@ the binned score, the metric itself smoothed).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -28,32 +29,50 @@ def check_defences(defences) -> list[str]:
     return list(defences)
 
 
-def load_defence(defence: str, metric, sigma: float, denoisers: str | Path = "shipped", device=None) -> DefendedMetric:
+def load_defence(
+    defence: str, metric, sigma: float, denoisers: str | Path = "shipped", device=None, *, foreign: bool = False
+) -> DefendedMetric:
     """`metric` defended as `defence` at `sigma`: through DnCNN for DMS, the U-Net for DMS-IQA, no denoiser else.
 
-    `denoisers` is "shipped" (msbiqa's weights) or a folder with files named as `weights_filename(kind, sigma)`.
+    `denoisers` is "shipped" (msbiqa's weights) or a folder with files named as `weights_filename(kind, sigma)`,
+    in a subfolder named after the metric (`metric_folder`) when one is there (denoisers trained per metric).
+    A DMS-IQA denoiser trained through another metric is refused unless `foreign`.
     """
     check_defences([defence])
     denoiser = None
     if defence in DENOISED:
-        source = defence if str(denoisers) == "shipped" else Path(denoisers) / weights_filename(defence, sigma)
+        source = defence if str(denoisers) == "shipped" else denoiser_file(denoisers, metric, defence, sigma)
         denoiser = load_denoiser(source, sigma=sigma, device=device)
-    return DefendedMetric(metric, sigma, denoiser)
+    return DefendedMetric(metric, sigma, denoiser, foreign_denoiser=foreign)
 
 
-def denoising_quality(defended: DefendedMetric, images: torch.Tensor, *, seed: int = 0) -> dict:
-    """Mean PSNR (dB) of noisy and denoised copies of `images` (Bx3xHxW, one seeded draw each) against the
-    clean images, and the mean |metric(denoised) - metric(clean)| that DMS-IQA's target loss keeps small."""
+def metric_folder(metric) -> str:
+    """Folder name of the denoisers trained for `metric` (its name, file-system safe: pyiqa:cnniqa -> pyiqa-cnniqa)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", str(getattr(metric, "name", metric)))
+
+
+def denoiser_file(folder: str | Path, metric, kind: str, sigma: float) -> Path:
+    """The weights file of `kind` at `sigma` in `folder`: `folder/<metric>/` first, then `folder/` itself."""
+    name = weights_filename(kind, sigma)
+    per_metric = Path(folder) / metric_folder(metric) / name
+    return per_metric if per_metric.is_file() else Path(folder) / name
+
+
+def denoising_quality(defended: DefendedMetric, images, *, seed: int = 0) -> dict:
+    """Mean PSNR (dB) of noisy and denoised copies of `images` (3xHxW tensors of any sizes, one seeded draw
+    each) against the clean images, and the mean |metric(denoised) - metric(clean)| that DMS-IQA's target
+    loss keeps small."""
     denoiser, metric = defended.denoiser, defended.metric
     device = next(denoiser.parameters()).device
-    clean = images.to(device)
     gen = torch.Generator().manual_seed(seed)
-    noisy = (clean + defended.sigma * torch.randn(clean.shape, generator=gen).to(device)).clamp(0.0, 1.0)
+    rows = []
     with torch.inference_mode():
-        denoised = denoiser(noisy).clamp(0.0, 1.0)
-        score_error = (metric(denoised) - metric(clean)).abs().mean()
-    return {
-        "psnr_noisy": float(psnr(noisy, clean).mean()),
-        "psnr_denoised": float(psnr(denoised, clean).mean()),
-        "score_abs_error": float(score_error),
-    }
+        for image in images:
+            clean = image.to(device)[None]
+            noise = torch.randn(clean.shape, generator=gen).to(device)
+            noisy = (clean + defended.sigma * noise).clamp(0.0, 1.0)
+            denoised = denoiser(noisy).clamp(0.0, 1.0)
+            error = float((metric(denoised) - metric(clean)).abs())
+            rows.append((float(psnr(noisy, clean)), float(psnr(denoised, clean)), error))
+    noisy_db, denoised_db, score_error = (sum(column) / len(rows) for column in zip(*rows))
+    return {"psnr_noisy": noisy_db, "psnr_denoised": denoised_db, "score_abs_error": score_error}

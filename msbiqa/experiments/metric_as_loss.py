@@ -111,15 +111,12 @@ def evaluate_enhancer(
     fr_scorer: FRScorer | None = None,
 ) -> pd.DataFrame:
     """Per image: the base score, the defended score (median of n samples, seeded per image), PSNR and the
-    weight-free pyiqa FR metrics with their pseudo-MOS (msbiqa.data.pseudo_mos) of the enhanced image vs
-    its pristine reference. model=None scores the distorted images themselves."""
+    full-reference metrics with their pseudo-MOS (msbiqa.data.pseudo_mos, on 8-bit images as the labels) of
+    the enhanced image vs its pristine reference. model=None scores the distorted images themselves."""
     distorted, pristine = check_images(distorted), check_images(pristine)
     out = distorted if model is None else model(distorted)
     scorer = fr_scorer or FRScorer()
-    fr = {
-        name: m(out.cpu().float(), pristine.cpu().float()).reshape(-1).double().numpy()
-        for name, m in scorer.metrics.items()
-    }
+    fr = scorer.pairs(out, pristine)
     medians = [defended.median(y, n, seed=seed + i) for i, y in enumerate(out)]
     return pd.DataFrame(
         {

@@ -3,13 +3,21 @@
 A row is identified by its key columns (image, sigma, defence, ...) together with the run's constants: every
 setting that changes the row (metric, n, seed, ...), written on every row. Rows of the file with other
 constants belong to other runs: they stay in the file and are not reused (or, with `strict=True`, they are an
-error). Dataset scoring and certification runs both write through `ResultsFile`.
+error). Dataset scoring, certification runs and the certificate check all write through `ResultsFile`.
+
+Robust to kills and faults: each row is one write of whole bytes, fsynced; a row cut short (kill, full disk)
+is dropped on the next open; a failed write is undone and reported with what is saved; a lock file
+(`<name>.lock`, an flock the system releases if the process dies) keeps a second run from writing the same file.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import io
 import numbers
+import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,10 +44,10 @@ def _text(value) -> str:
 
 
 class ResultsFile:
-    """The rows of one run in `path` (in memory only when `path` is None).
+    """The rows of one run in `path` (in memory only when `path` is None); use it as a context manager.
 
-    `key` names the columns that identify a row within the run; `constants` are written on every row.
-    Reading repairs a row cut short by a kill (the partial last line is dropped).
+    `key` names the columns that identify a row within the run; `constants` are written on every row. Opening
+    takes the lock, checks the file can be written (before any work) and repairs a torn last row.
     """
 
     def __init__(
@@ -51,17 +59,71 @@ class ResultsFile:
         self.strict = strict
         self.header: list[str] | None = None
         self.memory: list[dict] = []
-        self.finished = self._read_finished()
+        self.fd: int | None = None
+        self.lock: int | None = None
+        if self.path is not None:
+            self._open()
+        try:
+            self.finished = self._read_finished()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        """Lock `<path>.lock` and open `path` for appending, with errors that say what to do."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OSError(
+                f"cannot write results to {self.path} ({err.strerror or err}); choose a writable output folder"
+            ) from None
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(self.lock, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(self.lock)
+            self.lock = None
+            raise ValueError(
+                f"{self.path} is being written by another run ({owner}); wait for it to finish or "
+                "write to another output folder"
+            ) from None
+        os.ftruncate(self.lock, 0)
+        os.pwrite(self.lock, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            self.close()
+            raise OSError(
+                f"cannot write results to {self.path} ({err.strerror or err}); choose a writable output folder"
+            ) from None
+
+    def close(self) -> None:
+        """Release the file and its lock (idempotent)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.lock is not None:
+            self.path.with_name(self.path.name + ".lock").unlink(missing_ok=True)
+            os.close(self.lock)
+            self.lock = None
 
     def _read_finished(self) -> set[tuple[str, ...]]:
         """Keys of this run's rows already in the file; checks that the file fits this run."""
-        if self.path is None or not self.path.is_file() or self.path.stat().st_size == 0:
+        if self.path is None or self.path.stat().st_size == 0:
             return set()
-        text = self.path.read_text()
-        if not text.endswith("\n"):  # killed in the middle of a row: drop the partial row
-            text = text[: text.rfind("\n") + 1]
-            self.path.write_text(text)
-        if not text:
+        data = self.path.read_bytes()
+        if not data.endswith(b"\n"):  # killed (or out of disk) in the middle of a row: drop the partial row
+            data = data[: data.rfind(b"\n") + 1]
+            os.truncate(self.path, len(data))
+        if not data:
             return set()
         table = pd.read_csv(self.path, dtype=str, keep_default_na=False)
         self.header = list(table.columns)
@@ -89,13 +151,19 @@ class ResultsFile:
         return tuple(_text(csv_scalar(v)) for v in key_values) in self.finished
 
     def append(self, row: Mapping) -> dict:
-        """Write one row (the constants are added to it) and flush it to the file."""
+        """Write one row (the constants are added to it) as one fsynced write of whole bytes."""
         row = {str(k): csv_scalar(v) for k, v in row.items()}
         row.update(self.constants)  # columns the caller placed keep their place; the others go last
-        self.finished.add(tuple(_text(row[k]) for k in self.key))
         if self.path is None:
             self.memory.append(row)
-            return row
+        else:
+            self._write(row)
+        self.finished.add(tuple(_text(row[k]) for k in self.key))
+        return row
+
+    def _write(self, row: dict) -> None:
+        if self.fd is None:
+            raise ValueError(f"{self.path} is closed; open a new ResultsFile to write to it")
         if self.header is None:
             self.header = list(row)
         elif list(row) != self.header:
@@ -103,15 +171,24 @@ class ResultsFile:
                 f"{self.path} has columns {self.header} but this run writes {list(row)}; "
                 "write to another file (or delete this one)"
             )
-        new = not self.path.is_file() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(self.header)
-            writer.writerow(row.values())
-            f.flush()
-        return row
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        size = os.fstat(self.fd).st_size
+        if size == 0:
+            writer.writerow(self.header)
+        writer.writerow(row.values())
+        data = buffer.getvalue().encode()
+        try:
+            if os.write(self.fd, data) != len(data):
+                raise OSError("only part of the row was written (is the disk full?)")
+            os.fsync(self.fd)
+        except OSError as err:
+            os.ftruncate(self.fd, size)  # no torn row stays behind
+            raise OSError(
+                f"could not write a row to {self.path} ({getattr(err, 'strerror', None) or err}); the "
+                f"{len(self.finished)} rows finished before are saved there: free disk space (or fix "
+                "permissions) and rerun the same command to resume"
+            ) from None
 
     def table(self, dtype: Mapping | None = None) -> pd.DataFrame:
         """This run's rows (file rows with other constants left out), with pandas' column types."""

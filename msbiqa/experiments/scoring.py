@@ -39,27 +39,27 @@ def score_dataset(
     names = list(dataset.names)
     if len(set(names)) != len(names):
         raise ValueError("dataset names must be unique to resume by name")
-    results = ResultsFile(out_csv, ["name"], extra_columns, strict=True)
-    unknown = {name for (name,) in results.finished} - set(names)
-    if unknown:
-        raise ValueError(f"{out_csv} holds {len(unknown)} images not in this dataset (e.g. {min(unknown)})")
-    todo = [i for i, name in enumerate(names) if not results.is_done([name])]
-    bar = tqdm(
-        total=len(names),
-        initial=len(names) - len(todo),
-        desc=f"scoring {Path(out_csv).name}",
-        unit="img",
-        disable=not progress,
-    )
-    with bar:
-        for i in todo:
-            image, mos, name = dataset[i]
-            scores = _score_row(score_fn(image))
-            clash = set(scores) & {"name", "mos", *results.constants}
-            if clash:
-                raise ValueError(f"score_fn returned reserved column name(s) {sorted(clash)}")
-            results.append({"name": name, "mos": mos, **results.constants, **scores})
-            bar.update(1)
-    table = results.table(dtype={"name": str})
+    with ResultsFile(out_csv, ["name"], extra_columns, strict=True) as results:
+        unknown = {name for (name,) in results.finished} - set(names)
+        if unknown:
+            raise ValueError(f"{out_csv} holds {len(unknown)} images not in this dataset (e.g. {min(unknown)})")
+        todo = [i for i, name in enumerate(names) if not results.is_done([name])]
+        bar = tqdm(
+            total=len(names),
+            initial=len(names) - len(todo),
+            desc=f"scoring {Path(out_csv).name}",
+            unit="img",
+            disable=not progress,
+        )
+        with bar:
+            for i in todo:
+                image, mos, name = dataset[i]
+                scores = _score_row(score_fn(image))
+                clash = set(scores) & {"name", "mos", *results.constants}
+                if clash:
+                    raise ValueError(f"score_fn returned reserved column name(s) {sorted(clash)}")
+                results.append({"name": name, "mos": mos, **results.constants, **scores})
+                bar.update(1)
+        table = results.table(dtype={"name": str})
     order = {n: k for k, n in enumerate(names)}
     return table.sort_values("name", key=lambda s: s.map(order)).reset_index(drop=True)

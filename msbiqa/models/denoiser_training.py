@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import KINDS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
 from msbiqa.settings import setting
@@ -35,8 +36,11 @@ class TrainConfig:
     sigma: float = setting(0.12, "training noise std on [0, 1] images")
     metric: str | None = setting(None, "base metric of the rank/target losses (default: the project's)")
     metric_weights: str | None = setting(None, "weights file of the base metric (default: shipped)")
-    dataset: str = setting("embedded", "training dataset")
-    split: str = setting("train", "dataset split")
+    dataset: str = setting("embedded", "dataset: embedded, koniq10k, spaq, clive, pyiqa")
+    root: str | None = setting(
+        None, "dataset folder (not needed for embedded); relative paths are to the current folder"
+    )
+    split: str = setting("train", "split: train, val, test, all")
     epochs: int = setting(10, "epochs")
     batch_size: int = setting(16, "crops per batch")
     crop: int = setting(48, "crop side in pixels; 0 = whole images (all of one size)")
@@ -56,6 +60,7 @@ class TrainConfig:
     weights: dict = field(init=False)
 
     def __post_init__(self):
+        self.root = str(Path(self.root).expanduser().resolve()) if self.root else None
         if self.kind not in KINDS:
             raise ValueError(f"unknown denoiser kind {self.kind!r}; choose one of {sorted(KINDS)}")
         self.arch, hparams, weights = KINDS[self.kind]
@@ -103,7 +108,7 @@ def _load_data(cfg: TrainConfig, dataset) -> tuple[list[torch.Tensor], torch.Ten
     if dataset is None:
         from msbiqa.data import load_dataset
 
-        dataset = load_dataset(cfg.dataset, split=cfg.split)
+        dataset = load_dataset(cfg.dataset, root=cfg.root, split=cfg.split)
     items = [dataset[i] for i in range(len(dataset))]
     images = [item[0].float().contiguous() for item in items]
     if len(images) < 2:
@@ -236,6 +241,7 @@ def train_denoiser(
     model.config = {
         **cfg.to_dict(),
         "base_metric": metric_name,
+        "base_metric_digest": weights_digest(metric) if metric is not None else None,
         "history": history,
         "train_seconds": round(seconds, 1),
         "device": device.type,

@@ -10,6 +10,7 @@ says how it was made and cannot be loaded into the wrong network silently.
 from __future__ import annotations
 
 import math
+import pickle
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.models.losses import LossWeights
+from msbiqa.models.metrics.base import unreadable_weights
 
 FORMAT = "msbiqa-denoiser"
 FORMAT_VERSION = 1
@@ -173,7 +175,10 @@ def read_weights_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"denoiser weights file not found: {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ValueError(unreadable_weights(path, err)) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not an msbiqa denoiser weights file (written by msbiqa.models.denoisers.save_denoiser)"
@@ -197,6 +202,12 @@ def _apply(model: Denoiser, blob: dict, path) -> Denoiser:
     bad = sorted(set(ref) ^ set(state)) + [k for k in ref if k in state and ref[k].shape != state[k].shape]
     if bad:
         raise ValueError(f"{path} does not match the {model.arch} architecture: mismatched tensors {bad[:5]}")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(
+            f"{path} holds non-finite (NaN or inf) weights in {bad[:3]}; the training diverged: "
+            "retrain (lower the learning rate) or use another file"
+        )
     model.load_state_dict({k: v.to(ref[k].dtype) for k, v in state.items()})
     model.config = blob["config"]
     return model

@@ -125,6 +125,20 @@ def declared_parameters(notebook: Path) -> dict:
     return params
 
 
+def check_overrides(folder: Path, overrides: dict) -> None:
+    """Every overridden parameter must be declared by its notebook ("NN") or by some notebook ("*"): a typo
+    would otherwise be silently ignored."""
+    declared = {book.stem[:2]: set(declared_parameters(book)) for book in sorted(folder.glob(NOTEBOOK_PATTERN))}
+    for target, values in overrides.items():
+        if target != "*" and target not in declared:
+            raise ValueError(f"no notebook {target!r} in {folder} for {sorted(values)}; notebooks: {sorted(declared)}")
+        known = set().union(*declared.values()) if target == "*" else declared[target]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            where = "any notebook" if target == "*" else f"notebook {target}"
+            raise ValueError(f"{where} declares no parameter {unknown}; its parameters: {sorted(known)}")
+
+
 def resolve_parameters(notebook: Path, out: Path, scale: str, overrides: dict | None = None) -> dict:
     """Effective parameters of one notebook: its defaults, then the scale's (scales.yaml beside it) and the
     caller's overrides ("*" for all notebooks, "NN" for one); only declared names are set; "{out}" in strings
@@ -188,7 +202,9 @@ def reproduce(
     """Run the selected notebooks in order and write `<out>/README.md`; returns one record per notebook."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub, even from a notebook
     out = Path(out).resolve()
-    books = select(notebooks_dir(notebooks), only)
+    folder = notebooks_dir(notebooks)
+    check_overrides(folder, overrides or {})
+    books = select(folder, only)
     plans = [(b, resolve_parameters(b, out, scale, overrides)) for b in books]  # every error before any run
     out.mkdir(parents=True, exist_ok=True)
     runs, start = [], time.perf_counter()

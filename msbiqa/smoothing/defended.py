@@ -11,10 +11,39 @@ import numpy as np
 import torch
 from torch import nn
 
+from msbiqa.fingerprint import weights_digest
 from msbiqa.smoothing.binned import BinnedCertificate, certify_binned
 from msbiqa.smoothing.certify import Certificate, certify
 from msbiqa.smoothing.sampler import sample_scores, score_batch
 from msbiqa.smoothing.validate import check_sigma
+
+
+def trained_for(denoiser) -> str | None:
+    """The base metric a denoiser was trained through (rank/target losses, as DMS-IQA's are), None when its
+    training never saw a metric (MSE only, or no training record)."""
+    config = getattr(denoiser, "config", None) or {}
+    losses = config.get("weights") or {}
+    if not (losses.get("rank") or losses.get("target")):
+        return None
+    return str(config.get("base_metric") or "the default metric")
+
+
+def check_denoiser_fits(denoiser, metric) -> None:
+    """A denoiser trained through one metric is specific to it: refuse it in front of another metric (or the
+    same name with other weights), naming the fix."""
+    wanted = trained_for(denoiser)
+    if wanted is None:
+        return
+    name = str(getattr(metric, "name", type(metric).__name__))
+    digest = (getattr(denoiser, "config", None) or {}).get("base_metric_digest")
+    if wanted != name or (digest is not None and digest != weights_digest(metric)):
+        what = wanted if wanted != name else f"{wanted} with other weights ({digest})"
+        raise ValueError(
+            f"denoiser {getattr(denoiser, 'name', type(denoiser).__name__)} was trained through {what}, not "
+            f"{name}: a DMS-IQA denoiser is metric-specific. Train one for this metric (`msbiqa train-denoiser "
+            f"--kind dms-iqa --metric {name}`), or pass foreign_denoiser=True to use it anyway (tables then "
+            "name the metric it was trained for)"
+        )
 
 
 class DefendedMetric(nn.Module):
@@ -25,8 +54,12 @@ class DefendedMetric(nn.Module):
     estimates, seeded so that a fixed seed gives the same numbers whatever the batch size.
     """
 
-    def __init__(self, metric: nn.Module, sigma: float, denoiser: nn.Module | None = None):
+    def __init__(
+        self, metric: nn.Module, sigma: float, denoiser: nn.Module | None = None, *, foreign_denoiser: bool = False
+    ):
         super().__init__()
+        if not foreign_denoiser:
+            check_denoiser_fits(denoiser, metric)
         self.metric = metric
         self.denoiser = denoiser
         self.sigma = check_sigma(sigma)
@@ -42,10 +75,13 @@ class DefendedMetric(nn.Module):
 
     @property
     def denoiser_name(self) -> str:
-        """The denoiser's name (its weights file for a loaded one), or "none"."""
+        """The denoiser's name (its weights file for a loaded one), "none", and the metric it was trained
+        through when that is not this metric."""
         if self.denoiser is None:
             return "none"
-        return str(getattr(self.denoiser, "name", type(self.denoiser).__name__))
+        name = str(getattr(self.denoiser, "name", type(self.denoiser).__name__))
+        wanted = trained_for(self.denoiser)
+        return name if wanted in (None, self.name) else f"{name} (trained for {wanted})"
 
     @property
     def higher_is_better(self) -> bool:
@@ -73,8 +109,14 @@ class DefendedMetric(nn.Module):
         """Scores of one noisy draw per image of the batch x, differentiable w.r.t. x."""
         return score_batch(self.score_noisy, self.add_noise(x, generator))
 
+    def check_size(self, x: torch.Tensor) -> None:
+        """Refuse images the metric cannot score (it declares `check_size`), before any noise is drawn."""
+        if hasattr(self.metric, "check_size"):
+            self.metric.check_size(*x.shape[-2:])
+
     def sample(self, x: torch.Tensor, n: int, seed: int | None = None, **kwargs) -> torch.Tensor:
         """Scores of n noisy copies of one image, in draw order (a float32 CPU tensor); kwargs as `sample_scores`."""
+        self.check_size(x)
         return sample_scores(self.score_noisy, x, sigma=self.sigma, n=n, seed=seed, **kwargs)
 
     def median(self, x: torch.Tensor, n: int, seed: int | None = None, **kwargs) -> float:
@@ -85,11 +127,13 @@ class DefendedMetric(nn.Module):
         self, x: torch.Tensor, eps: float, n: int = 1000, alpha: float = 0.001, seed: int | None = None, **kwargs
     ) -> Certificate:
         """Median-smoothing certificate of one image at l2 radius eps; kwargs as `msbiqa.certify`."""
+        self.check_size(x)
         return certify(self.score_noisy, x, sigma=self.sigma, eps=eps, n=n, alpha=alpha, seed=seed, **kwargs)
 
     def certify_binned(
         self, x: torch.Tensor, eps: float, n: int = 1000, alpha: float = 0.001, seed: int | None = None, **kwargs
     ) -> BinnedCertificate:
         """The binned randomized-smoothing baseline on the same f; kwargs as `msbiqa.certify_binned`."""
+        self.check_size(x)
         kwargs.setdefault("score_range", self.score_range)
         return certify_binned(self.score_noisy, x, sigma=self.sigma, eps=eps, n=n, alpha=alpha, seed=seed, **kwargs)

@@ -9,6 +9,7 @@ networks run under bf16 autocast with channels_last tensors.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import torch
@@ -129,3 +130,23 @@ def finite_scores(scores: torch.Tensor) -> torch.Tensor:
             "the metric is unstable on noisy inputs — check it on clamp(x + noise, 0, 1) images"
         )
     return scores
+
+
+def estimate_cost(score_fn: ScoreFn, image: torch.Tensor, n: int, batch_size: int | None = None) -> dict:
+    """What sampling n copies of `image` will cost, from one timed forward: seconds per sample, seconds in all,
+    the batch size and the bytes of the noisy batch buffer (the networks' own activations come on top)."""
+    image = check_image(image)
+    n = check_n(n)
+    batch = batch_size or auto_batch_size(score_fn, image, n)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        score_batch(score_fn, image.clone())
+        if image.is_cuda:
+            torch.cuda.synchronize(image.device)
+        seconds = time.perf_counter() - start
+    return {
+        "seconds_per_sample": seconds,
+        "seconds": seconds * n,
+        "batch_size": batch,
+        "batch_bytes": batch * image[0].numel() * image.element_size(),
+    }

@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
+
 from msbiqa.cli import main
 from msbiqa.data.images import sample_photo_path
 
@@ -51,3 +55,41 @@ def test_errors_are_one_line_with_the_fix(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["certify", str(sample_photo_path()), "--n", "5", "--eps", "0.1"]) == 2
     assert "raise n to at least" in capsys.readouterr().err
+
+
+def test_the_cost_is_estimated_before_sampling_and_max_side_downscales(tmp_path, capsys):
+    big = torch.rand(3, 60, 300, generator=torch.Generator().manual_seed(0))
+    Image.fromarray((big.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "wide.png")
+    assert main(["certify", str(tmp_path / "wide.png"), "--n", "40", "--alpha", "0.05", "--eps", "0.02"]) == 0
+    err = capsys.readouterr().err
+    assert "60x300 image on cpu: one noisy sample takes" in err and "n=40 takes about" in err and "MiB" in err
+    assert (
+        main(
+            [
+                "certify",
+                str(tmp_path / "wide.png"),
+                "--n",
+                "40",
+                "--alpha",
+                "0.05",
+                "--eps",
+                "0.02",
+                "--max-side",
+                "100",
+            ]
+        )
+        == 0
+    )
+    assert "20x100 image on cpu" in capsys.readouterr().err
+
+
+def test_bad_devices_and_tiny_images_are_one_line_errors(tmp_path, capsys):
+    photo = str(sample_photo_path())
+    if not torch.cuda.is_available():
+        assert main(["certify", photo, "--device", "cuda", "--n", "40", "--alpha", "0.05", "--eps", "0.02"]) == 2
+        err = capsys.readouterr().err
+        assert "not available on this machine" in err and len(err.strip().splitlines()) == 1
+    Image.fromarray(np.zeros((1, 4000, 3), np.uint8)).save(tmp_path / "line.png")
+    assert main(["certify", str(tmp_path / "line.png"), "--n", "40", "--alpha", "0.05", "--eps", "0.02"]) == 2
+    err = capsys.readouterr().err
+    assert "needs images of at least 16x16 pixels; this one is 1x4000" in err and len(err.strip().splitlines()) == 1

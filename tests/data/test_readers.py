@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -76,18 +75,15 @@ def test_spaq_csv_export_and_seeded_split(tmp_path):
     assert load_dataset("spaq", root=tmp_path, split="test", resize=None)[0][0].shape == (3, 48, 64)
 
 
-def test_spaq_xlsx_without_openpyxl_says_what_to_do(tmp_path):
-    try:
-        import openpyxl  # noqa: F401
-
-        pytest.skip("openpyxl is installed")
-    except ImportError:
-        pass
-    (tmp_path / "TestImage").mkdir()
-    with zipfile.ZipFile(tmp_path / "MOS and Image attribute scores.xlsx", "w") as z:
-        z.writestr("xl/workbook.xml", "<workbook/>")  # what pandas looks for to call it .xlsx
-    with pytest.raises(ImportError, match="openpyxl.*csv"):
-        load_dataset("spaq", root=tmp_path)
+def test_spaq_official_xlsx_and_a_csv_beside_it(tmp_path):
+    names = [f"{i:05d}.jpg" for i in range(1, 11)]
+    _images(tmp_path / "TestImage", names, size=(64, 48))
+    sheet = pd.DataFrame({"Image name": names, "MOS": np.linspace(5, 95, 10), "Brightness": 50.0})
+    sheet.to_excel(tmp_path / "MOS and Image attribute scores.xlsx", index=False)
+    ds = load_dataset("spaq", root=tmp_path, resize=None)
+    assert ds.names == names and np.allclose(ds.mos, sheet["MOS"])
+    sheet.assign(MOS=1.0).to_csv(tmp_path / "MOS and Image attribute scores.csv", index=False)
+    assert np.allclose(load_dataset("spaq", root=tmp_path).mos, 1.0)  # the CSV export wins when both are there
 
 
 def _clive(root):

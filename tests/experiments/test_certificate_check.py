@@ -7,6 +7,7 @@ import pytest
 import torch
 from support import Blur, TinyConv
 
+from msbiqa.experiments import certificate_check as certificate_check_module
 from msbiqa.experiments.certificate_check import certificate_check, median_interval, summarize_check, violations
 from msbiqa.smoothing.defended import DefendedMetric
 
@@ -157,3 +158,33 @@ def test_attack_command_json_and_csv(tmp_path, capsys):
     assert table["direction"].tolist() == ["up", "down"] and np.all(table["eot_norm"] <= 0.02 + 1e-6)
     assert main(["attack", str(sample_photo_path()), "--n", "5", "--eps", "0.1"]) == 2
     assert "raise n to at least" in capsys.readouterr().err
+
+
+def test_a_killed_check_resumes_from_its_rows(tmp_path, monkeypatch):
+    imgs = [torch.rand(3, 12, 12, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    defended = DefendedMetric(TinyConv().eval(), 0.25)
+    kw = dict(eps=0.1, n=60, alpha=0.05, steps=2, eot_samples=2, names=["a", "b", "c"], progress=False)
+    full, _ = certificate_check(defended, imgs, **kw)
+    out = tmp_path / "check" / "rows.csv"  # a missing folder is created before any work
+    calls = []
+    real = certificate_check_module._check_one
+
+    def killed_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(certificate_check_module, "_check_one", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        certificate_check(defended, imgs, out_csv=out, **kw)
+    monkeypatch.setattr(certificate_check_module, "_check_one", real)
+    assert len(pd.read_csv(out)) == 4
+    resumed, summary = certificate_check(defended, imgs, out_csv=out, **kw)
+    assert resumed["image"].tolist() == ["a", "a", "b", "b", "c", "c"] and summary["rows"] == 6
+    columns = ["median", "lower", "upper", "adv_median", "base_change"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(float), full[columns].to_numpy(float), rtol=1e-6)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match="cannot write results"):
+        certificate_check(defended, imgs, out_csv=blocker / "rows.csv", **kw)

@@ -3,6 +3,7 @@ the same images for every defence."""
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 from support import TinySet, tiny_train_config
@@ -44,6 +45,68 @@ def test_certify_dataset_rows_and_resume(tmp_path, monkeypatch):
     with pytest.raises(TypeError):  # another eps is another configuration: recomputed
         certify_dataset(Brightness(), TinySet(), **{**kw, "eps": 0.04})
     assert json.dumps(again["n"].unique().tolist()) == "[40]"
+
+
+class Darkness(Brightness):
+    name, higher_is_better = "darkness", False
+
+    def forward(self, x):
+        return 100 - 100 * x.mean(dim=(1, 2, 3))
+
+
+def test_a_rerun_with_another_metric_computes_that_metrics_rows(tmp_path):
+    kw = dict(
+        defences=("none", "ms"),
+        sigmas=(0.12,),
+        eps=0.05,
+        n=40,
+        alpha=0.01,
+        out_csv=tmp_path / "r.csv",
+        device="cpu",
+        progress=False,
+    )
+    bright = certify_dataset(Brightness(), TinySet(), **kw)
+    dark = certify_dataset(Darkness(), TinySet(), **kw)  # same folder, another metric: new rows, not relabelled
+    assert set(dark["metric"]) == {"darkness"} and set(bright["metric"]) == {"brightness"}
+    assert (dark["score"].to_numpy() != bright["score"].to_numpy()).all()
+    assert len(pd.read_csv(tmp_path / "r.csv")) == len(bright) + len(dark)
+
+
+def test_run_keys_name_everything_that_changes_a_row(tmp_path):
+    table = certify_dataset(
+        Brightness(),
+        TinySet(),
+        defences=("ms",),
+        sigmas=(0.12, 0.12),
+        eps=0.05,
+        n=40,
+        alpha=0.01,
+        device="cpu",
+        progress=False,
+    )
+    assert len(table) == 4  # a repeated sigma is certified once
+    row = table.iloc[0]
+    assert (row["dataset"], row["metric"], row["precision"], row["denoiser"]) == (
+        "TinySet",
+        "brightness",
+        "fp32",
+        "none",
+    )
+    assert len(row["metric_digest"]) == 12 and row["image_size"] == "native" and row["seed"] == 0
+
+
+def test_denoisers_are_checked_before_any_image_is_scored(tmp_path, monkeypatch):
+    monkeypatch.setattr("msbiqa.experiments.comparison.certify_one", lambda *a, **k: pytest.fail("scored"))
+    kw = dict(sigmas=(0.12,), eps=0.05, n=40, alpha=0.01, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="trained through tinyiqa, not brightness"):
+        certify_dataset(Brightness(), TinySet(), defences=("ms", "dms-iqa"), **kw)  # shipped DMS-IQA: for TinyIQA
+    with pytest.raises(FileNotFoundError, match="dms-sigma0.12.pt"):
+        certify_dataset(Brightness(), TinySet(), defences=("ms", "dms"), denoisers=tmp_path, **kw)
+    monkeypatch.undo()
+    foreign = certify_dataset(
+        Brightness(), TinySet(), defences=("dms-iqa",), images=1, foreign_denoisers=True, **{**kw, "n": 20}
+    )
+    assert foreign["denoiser"].tolist() == ["dms-iqa-sigma0.12.pt (trained for tinyiqa)"]
 
 
 class PhotoSet:

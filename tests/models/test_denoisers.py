@@ -88,6 +88,19 @@ def test_not_a_weights_file(tmp_path):
     torch.save({"a": torch.zeros(1)}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not an msbiqa denoiser"):
         load_denoiser(tmp_path / "x.pt")
+    for content in (b"", b"garbage"):
+        (tmp_path / "bad.pt").write_bytes(content)
+        with pytest.raises(ValueError, match=r"bad\.pt is not a readable torch weights file"):
+            load_denoiser(tmp_path / "bad.pt")
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = build_denoiser("unet", depth=1, width=4)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    save_denoiser(model, tmp_path / "nan.pt", {"sigma": 0.12})
+    with pytest.raises(ValueError, match="non-finite .*retrain"):
+        load_denoiser(tmp_path / "nan.pt")
 
 
 def test_missing_path_names_the_file(tmp_path):

@@ -120,3 +120,35 @@ def test_cli_overrides():
         parse_overrides(SimpleNamespace(data=None, scale="full", metric=None, device=None, set=[]))
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=["n"]))
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["n=(1, 2)", "n={1, 2}", "sigmas=[0.1, (0.2,)]", "n=b'x'", "d={1: 2}", "n=1j", "n=1e999"],
+)
+def test_set_accepts_only_json_literals(item):
+    args = SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=[item])
+    with pytest.raises(ValueError, match="not accepted"):
+        parse_overrides(args)
+
+
+def test_set_json_literals_and_words_pass():
+    args = SimpleNamespace(
+        data=None,
+        scale="embedded",
+        metric=None,
+        device=None,
+        set=["a=[1, 2.5, null]", "b={'k': [True, None]}", "c=__import__('os')", "d=text"],
+    )
+    o = parse_overrides(args)["*"]
+    assert o == {"a": "[1, 2.5, null]", "b": {"k": [True, None]}, "c": "__import__('os')", "d": "text"}
+
+
+def test_typos_in_overrides_fail_before_any_notebook_runs(books, tmp_path):
+    with pytest.raises(ValueError, match=r"notebook 00 declares no parameter \['valeu'\]"):
+        reproduce(tmp_path / "r", notebooks=books, overrides={"00": {"valeu": 3}}, progress=False)
+    with pytest.raises(ValueError, match="any notebook declares no parameter"):
+        reproduce(tmp_path / "r", notebooks=books, overrides={"*": {"vlaue": 3}}, progress=False)
+    with pytest.raises(ValueError, match="no notebook '07'"):
+        reproduce(tmp_path / "r", notebooks=books, overrides={"07": {"value": 3}}, progress=False)
+    assert not (tmp_path / "r").exists()

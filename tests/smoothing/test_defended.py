@@ -63,3 +63,19 @@ def test_describes_itself_and_stays_frozen():
     assert repr(DefendedMetric(TinyMetric(), 0.25)) == "DefendedMetric(metric=tiny, denoiser=none, sigma=0.25)"
     with pytest.raises(ValueError, match="sigma"):
         DefendedMetric(TinyMetric(), 0.0)
+
+
+def test_a_denoiser_trained_through_another_metric_is_refused_unless_asked_for():
+    denoiser = Blur()
+    denoiser.name = "dms-iqa-sigma0.12.pt"
+    denoiser.config = {"weights": {"mse": 1.0, "rank": 4.0, "target": 256.0}, "base_metric": "tinyiqa"}
+    with pytest.raises(ValueError, match="trained through tinyiqa, not tiny: a DMS-IQA denoiser is metric-specific"):
+        DefendedMetric(TinyMetric(), 0.12, denoiser)
+    foreign = DefendedMetric(TinyMetric(), 0.12, denoiser, foreign_denoiser=True)
+    assert foreign.denoiser_name == "dms-iqa-sigma0.12.pt (trained for tinyiqa)"
+    denoiser.config["base_metric"] = "tiny"
+    denoiser.config["base_metric_digest"] = "0" * 12  # same name, other weights
+    with pytest.raises(ValueError, match="with other weights"):
+        DefendedMetric(TinyMetric(), 0.12, denoiser)
+    denoiser.config = {"weights": {"mse": 1.0, "rank": 0.0, "target": 0.0}, "base_metric": "tinyiqa"}
+    assert DefendedMetric(TinyMetric(), 0.12, denoiser).denoiser_name == "dms-iqa-sigma0.12.pt"  # MSE only: any metric

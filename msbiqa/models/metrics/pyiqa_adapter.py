@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import pickle
 import urllib.request
 from pathlib import Path
 
 import torch
 
-from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, unreadable_weights
 from msbiqa.smoothing.validate import default_device
 
 # pyiqa's distribution metrics score sets of images, not one image: they cannot be base metrics.
@@ -28,19 +29,17 @@ class PyiqaMetric(IQAMetric):
 
     Networks without parameters (PIQE, NIQE, BRISQUE, ...) are hand-crafted statistics that lose their
     meaning in reduced precision: they run in float32 with autocast off. Learned networks follow the caller.
-    `min_side` rejects images too small for the metric's block statistics.
+    `min_side` (default: probed on first use) rejects images too small for the network or its block statistics.
     """
 
-    def __init__(self, name: str, net: torch.nn.Module, higher_is_better: bool, score_range, min_side: int = 1):
-        super().__init__(name, higher_is_better, score_range)
+    def __init__(
+        self, name: str, net: torch.nn.Module, higher_is_better: bool, score_range, min_side: int | None = None
+    ):
+        super().__init__(name, higher_is_better, score_range, min_side)
         self.net = net.eval()
         self.hand_crafted = next(net.parameters(), None) is None
-        self.min_side = min_side
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
-        if min(x.shape[-2:]) < self.min_side:
-            side = self.min_side
-            raise ValueError(f"{self.name} needs images of at least {side}x{side} pixels, got {tuple(x.shape[-2:])}")
         if not self.hand_crafted:
             return self.net(x)
         with torch.autocast(x.device.type, enabled=False):
@@ -48,16 +47,34 @@ class PyiqaMetric(IQAMetric):
 
 
 def parse_score_range(text: str | None) -> tuple[float, float]:
-    """pyiqa's '~0, ~1' style range as floats; unbounded when pyiqa gives none."""
-    if not text:
+    """pyiqa's approximate range string ('~0, ~1', '0, 100', '~0, ~') as floats; a missing bound is unbounded.
+    The range only labels the scale; nothing (bins, scaling of losses) trusts it to hold every score."""
+    parts = [part.strip().lstrip("~").strip() for part in str(text or ",").split(",")]
+    if len(parts) != 2:
         return (float("-inf"), float("inf"))
-    lo, hi = (float(part.strip().lstrip("~")) for part in str(text).split(","))
+    lo, hi = (float(p) if p else default for p, default in zip(parts, (float("-inf"), float("inf"))))
     return (lo, hi)
+
+
+def safe_torch_load(original):
+    """`torch.load` that only ever unpickles tensors and plain containers (weights_only=True), whatever the
+    caller asks: weights files are untrusted, and a full unpickle runs any code hidden in them. A file that
+    needs more, or is corrupt, becomes a WeightsMismatchError naming it."""
+
+    def load(source, *args, **kwargs):
+        kwargs["weights_only"] = True
+        try:
+            return original(source, *args, **kwargs)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+            raise WeightsMismatchError(unreadable_weights(getattr(source, "name", source), err)) from None
+
+    return load
 
 
 @contextlib.contextmanager
 def no_downloads(metric: str):
-    """Turn every download pyiqa could start into a MissingWeightsError naming the file to place.
+    """Turn every download pyiqa could start into a MissingWeightsError naming the file to place, and load
+    every weights file (the user's or one in pyiqa's cache) with `safe_torch_load`.
 
     Covers pyiqa's own weights cache, torch.hub checkpoints (torchvision backbones), plain urllib fetches
     (CLIP) and the Hugging Face Hub (timm, transformers), which is switched to offline mode meanwhile.
@@ -83,6 +100,7 @@ def no_downloads(metric: str):
         (torch.hub, "download_url_to_file", refuse_file),
         (urllib.request, "urlopen", refuse_url),
         (hf_constants, "HF_HUB_OFFLINE", True),
+        (torch, "load", safe_torch_load(torch.load)),
     ]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
     try:
@@ -118,7 +136,7 @@ def load_pyiqa_metric(name: str, weights=None, device=None, **options) -> PyiqaM
     with no_downloads(label), contextlib.redirect_stdout(io.StringIO()):  # pyiqa prints to stdout (bad for --json)
         try:
             model = pyiqa.create_metric(name, device=torch.device("cpu"), **options)
-        except MissingWeightsError:
+        except (MissingWeightsError, WeightsMismatchError):
             raise
         except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
             raise MissingWeightsError(_hub_message(label, err)) from None

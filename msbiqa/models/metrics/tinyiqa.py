@@ -13,6 +13,7 @@ enough for hundreds of noisy copies per image on a CPU, and differentiable, so i
 from __future__ import annotations
 
 import io
+import pickle
 from importlib.resources import files
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, unreadable_weights
 from msbiqa.smoothing.validate import default_device
 
 FORMAT = "msbiqa-tinyiqa"
@@ -82,7 +83,8 @@ class TinyIQA(IQAMetric):
     """TinyIQANet with trained weights as an IQAMetric; `config` records how the weights were made."""
 
     def __init__(self, net: TinyIQANet, config: dict | None = None):
-        super().__init__("tinyiqa", higher_is_better=True, score_range=(0.0, 100.0))
+        # three stride-2 stages: at 16 px the deepest statistics still pool a 2x2 map
+        super().__init__("tinyiqa", higher_is_better=True, score_range=(0.0, 100.0), min_side=16)
         self.net = net.eval()
         self.config = dict(config or {})
 
@@ -117,8 +119,8 @@ def load_tinyiqa(weights=None, device=None) -> TinyIQA:
         raise MissingWeightsError(f"TinyIQA weights file not found: {path} ({hint})")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsMismatchError(f"{path} is not a readable torch weights file ({type(err).__name__})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise WeightsMismatchError(unreadable_weights(path, err)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsMismatchError(
             f"{path} is not a TinyIQA weights file (no format tag {FORMAT!r}); make one with `msbiqa train-metric`"

@@ -88,3 +88,46 @@ def test_missing_weights_in_a_fresh_process_with_an_empty_torch_home(tmp_path):
     assert proc.returncode != 0 and "MissingWeightsError" in proc.stderr
     assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in proc.stderr
     assert proc.stdout == ""  # pyiqa's prints never reach stdout (the CLI's --json output)
+
+
+class PlantsAFile:
+    """An object whose unpickling writes a file: what a hostile weights file can do under a full unpickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_weights_files_never_run_code(cnniqa_weights, tmp_path):
+    model, _ = cnniqa_weights
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "hostile.pth"
+    torch.save({"params": model.net.state_dict(), "extra": PlantsAFile(marker)}, hostile)
+    with pytest.raises(WeightsMismatchError, match=r"hostile\.pth holds more than tensors.*weights_only=True"):
+        load_metric("pyiqa:cnniqa", weights=hostile, device="cpu")
+    assert not marker.exists()
+
+
+def test_files_in_pyiqas_cache_never_run_code(tmp_path, monkeypatch):
+    import pyiqa.utils.download_util as download_util
+
+    monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(tmp_path / "hub" / "pyiqa"))
+    cached = tmp_path / "hub" / "pyiqa" / "CNNIQA_koniq10k-e6f14c91.pth"
+    cached.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"params": PlantsAFile(marker)}, cached)
+    with pytest.raises(WeightsMismatchError, match="CNNIQA_koniq10k-e6f14c91.pth holds more than tensors"):
+        load_metric("pyiqa:cnniqa", device="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"\x80\x02 not a pickle"])
+def test_corrupt_pyiqa_weights_name_the_file_in_one_line(tmp_path, content):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(content)
+    with pytest.raises(WeightsMismatchError) as err:
+        load_metric("pyiqa:cnniqa", weights=bad, device="cpu")
+    message = str(err.value)
+    assert str(bad) in message and "not a readable torch weights file" in message and "\n" not in message

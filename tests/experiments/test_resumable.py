@@ -1,0 +1,79 @@
+"""Result files survive kills and faults: torn or empty files are repaired, a second writer is refused,
+failed writes are undone and say what is saved, unwritable folders fail before any work."""
+
+import errno
+import os
+
+import pandas as pd
+import pytest
+
+from msbiqa.experiments.resumable import ResultsFile
+
+
+def rows(path):
+    return pd.read_csv(path, dtype={"image": str})
+
+
+def test_rows_are_appended_whole_and_resumed_by_key_and_constants(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path, ["image"], {"metric": "a", "n": 10}) as results:
+        results.append({"image": "x", "score": 1.5})
+        results.append({"image": "y", "score": 2.5})
+    with ResultsFile(path, ["image"], {"metric": "a", "n": 10}) as results:
+        assert results.is_done(["x"]) and results.is_done(["y"]) and not results.is_done(["z"])
+    with ResultsFile(path, ["image"], {"metric": "b", "n": 10}) as other:  # another run's rows are not reused
+        assert not other.is_done(["x"])
+        other.append({"image": "x", "score": 9.0})
+        assert other.table()["score"].tolist() == [9.0]
+    assert path.read_text().count("\n") == 4 and path.read_text().count("image") == 1  # one header
+
+
+def test_a_torn_last_row_and_an_empty_file_are_repaired(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path, ["image"], {"n": 1}) as results:
+        results.append({"image": "x", "score": 1.0})
+    with open(path, "a") as f:
+        f.write("y,2.")  # killed mid-row
+    with ResultsFile(path, ["image"], {"n": 1}) as results:
+        assert not results.is_done(["y"])
+        results.append({"image": "y", "score": 2.0})
+    assert rows(path)["image"].tolist() == ["x", "y"]
+    empty = tmp_path / "e.csv"
+    empty.write_text("")  # killed before the header was written
+    with ResultsFile(empty, ["image"], {"n": 1}) as results:
+        results.append({"image": "x", "score": 1.0})
+    assert rows(empty)["score"].tolist() == [1.0]
+
+
+def test_a_second_writer_is_refused_until_the_first_is_done(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path, ["image"], {"n": 1}):
+        with pytest.raises(ValueError, match=rf"r\.csv is being written by another run \(pid {os.getpid()}"):
+            ResultsFile(path, ["image"], {"n": 1})
+    with ResultsFile(path, ["image"], {"n": 1}) as results:  # released: the next run may write
+        results.append({"image": "x", "score": 1.0})
+    assert not (tmp_path / "r.csv.lock").exists()
+
+
+def test_unwritable_folders_fail_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")  # the output folder cannot be created (fails for root too)
+    with pytest.raises(OSError, match="cannot write results to .*choose a writable output folder"):
+        ResultsFile(blocker / "r.csv", ["image"], {})
+
+
+def test_a_failed_write_is_undone_and_says_what_is_saved(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    with ResultsFile(path, ["image"], {"n": 1}) as results:
+        results.append({"image": "x", "score": 1.0})
+        real_write = os.write
+
+        def disk_full(fd, data):
+            real_write(fd, data[:5])  # part of the row reaches the disk, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "write", disk_full)
+        with pytest.raises(OSError, match="No space left on device.*1 rows finished before are saved"):
+            results.append({"image": "y", "score": 2.0})
+        monkeypatch.setattr(os, "write", real_write)
+    assert rows(path)["image"].tolist() == ["x"]  # no torn row left behind
