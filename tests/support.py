@@ -98,3 +98,19 @@ def tiny_train_config(kind, **kw):
     size = {"depth": 3, "width": 8} if kind == "dms" else {"depth": 1, "width": 8}  # dncnn: width = channels
     settings = dict(kind=kind, sigma=0.1, epochs=3, batch_size=4, crop=16, crops_per_image=2, lr=3e-3, **size)
     return TrainConfig(**{**settings, **kw})
+
+
+def place_random_pyiqa_weights(torch_home, name: str = "cnniqa", pretrained: str = "koniq10k"):
+    """A randomly initialised pyiqa network saved where pyiqa looks for its pretrained weights under `torch_home`
+    (as `pyiqa.create_metric` would have downloaded them); returns the file."""
+    import importlib
+    from pathlib import Path
+
+    import pyiqa
+
+    arch = importlib.import_module(f"pyiqa.archs.{name}_arch")
+    target = Path(torch_home) / "hub" / "pyiqa" / Path(arch.default_model_urls[pretrained]).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save({"params": pyiqa.create_metric(name, pretrained=None, device="cpu").net.state_dict()}, target)
+    return target

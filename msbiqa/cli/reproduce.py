@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -40,7 +41,7 @@ def parse_overrides(args) -> dict:
     """--data / --metric / --device / --set as reproduce() overrides ({"*": {...}, "NN": {...}})."""
     overrides: dict[str, dict] = {"*": {}}
     if args.data:
-        datasets = dict(_split(item, "=", "--data", value_required=False) for item in args.data)
+        datasets = dict(_data_source(item) for item in args.data)
         first = next(iter(datasets.items()))  # notebooks that use one dataset (02, 05) take the first
         overrides["*"].update(datasets=datasets, data=first[0], data_root=first[1])
     elif args.scale == "full":
@@ -75,6 +76,22 @@ def json_literal(value, item: str):
         f"--set {item!r}: {type(value).__name__} values are not accepted; use numbers, strings, true/false, None, "
         "[lists] or {dicts with string keys}"
     )
+
+
+def _data_source(item: str) -> tuple[str, str | None]:
+    """--data NAME[=ROOT]: a known dataset name and its folder as an absolute path (notebooks run in their own
+    folder, so a relative path would point elsewhere there), checked to exist before any notebook runs."""
+    from msbiqa.data import dataset_names
+
+    name, root = _split(item, "=", "--data", value_required=False)
+    if name.lower() not in dataset_names():
+        raise ValueError(f"--data {item!r}: unknown dataset {name!r}; choose from {', '.join(dataset_names())}")
+    if root is None:
+        return name, None
+    path = Path(root).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data {item!r}: {path} is not a folder; give the folder where {name} is unpacked")
+    return name, str(path)
 
 
 def _split(item: str, sep: str, option: str, value_required: bool) -> tuple[str, str | None]:

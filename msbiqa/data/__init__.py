@@ -16,6 +16,11 @@ READERS = {"koniq10k": koniq10k, "spaq": spaq, "clive": clive, "pyiqa": pyiqa_me
 ALIASES = {"koniq": "koniq10k", "koniq-10k": "koniq10k", "livec": "clive", "livechallenge": "clive"}
 
 
+def dataset_names() -> list[str]:
+    """Every name `load_dataset` takes (aliases included)."""
+    return ["embedded", *READERS, *ALIASES]
+
+
 def load_dataset(name: str, root: str | Path | None = None, split: str = "all", **kwargs) -> IQADataset:
     """Dataset `name` ("embedded", "koniq10k", "spaq", "clive" or "pyiqa") restricted to `split`
     (train, val, test or all; "embedded" also has test-ood: its test photos under held-out distortion
@@ -26,7 +31,7 @@ def load_dataset(name: str, root: str | Path | None = None, split: str = "all", 
     if key == "embedded":
         return EmbeddedIQA(split, root=root, **kwargs)
     if key not in READERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of embedded, {', '.join(READERS)}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())}")
     return READERS[key](root, split, **kwargs)
 
 
@@ -35,6 +40,7 @@ __all__ = [
     "IQADataset",
     "build_embedded",
     "clive",
+    "dataset_names",
     "default_root",
     "koniq10k",
     "load_dataset",

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from msbiqa.data.images import psnr
-from msbiqa.models.denoisers import load_denoiser, weights_filename
+from msbiqa.models.denoisers import KINDS, load_denoiser, weights_filename
 from msbiqa.smoothing.defended import DefendedMetric
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")
@@ -39,11 +39,25 @@ def load_defence(
     A DMS-IQA denoiser trained through another metric is refused unless `foreign`.
     """
     check_defences([defence])
-    denoiser = None
-    if defence in DENOISED:
-        source = defence if str(denoisers) == "shipped" else denoiser_file(denoisers, metric, defence, sigma)
-        denoiser = load_denoiser(source, sigma=sigma, device=device)
+    denoiser = resolve_denoiser(defence if defence in DENOISED else None, metric, sigma, denoisers, device)
     return DefendedMetric(metric, sigma, denoiser, foreign_denoiser=foreign)
+
+
+def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoisers: str | Path = "shipped", device=None):
+    """The denoiser a notebook or command names: None (plain MS), a kind ("dms", "dms-iqa": the shipped file,
+    or the one in the `denoisers` folder, trained for `metric` when its subfolder has one), or a weights file."""
+    if denoiser is None:
+        return None
+    source = denoiser
+    if str(denoiser) in DENOISED and str(denoisers) != "shipped":
+        source = denoiser_file(denoisers, metric, str(denoiser), sigma)
+    return load_denoiser(source, sigma=sigma, device=device)
+
+
+def metric_specific(kind: str) -> bool:
+    """Whether denoisers of `kind` are trained through the base metric (rank/target losses), hence per metric."""
+    weights = KINDS[kind][2]
+    return bool(weights.rank or weights.target)
 
 
 def metric_folder(metric) -> str:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -59,6 +59,8 @@ class NotebookRun:
     ok: bool = False
     error: str = ""
     outputs: list[str] = field(default_factory=list)
+    scale: str = ""
+    finished: str = ""
 
 
 class ThisPythonKernelManager(AsyncKernelManager):
@@ -207,15 +209,40 @@ def reproduce(
     books = select(folder, only)
     plans = [(b, resolve_parameters(b, out, scale, overrides)) for b in books]  # every error before any run
     out.mkdir(parents=True, exist_ok=True)
-    runs, start = [], time.perf_counter()
+    runs, index = [], load_runs(out)  # the index accumulates: earlier runs of other notebooks stay listed
     bar = tqdm(plans, desc="notebooks", unit="notebook", disable=not progress)
     for notebook, params in bar:
         bar.set_postfix_str(notebook.stem)
-        runs.append(run_notebook(notebook, out, params, timeout))
-        write_index(out, runs, scale, time.perf_counter() - start)  # the index is current after every notebook
-        if not runs[-1].ok:
-            tqdm.write(f"FAILED {notebook.stem}: {runs[-1].error.splitlines()[-1] if runs[-1].error else ''}")
+        run = run_notebook(notebook, out, params, timeout)
+        run.scale, run.finished = scale, time.strftime("%Y-%m-%d %H:%M %Z")
+        runs.append(run)
+        index[run.name] = run
+        save_runs(out, index)
+        write_index(out, [index[name] for name in sorted(index)])  # current after every notebook
+        if not run.ok:
+            tqdm.write(f"FAILED {notebook.stem}: {run.error.splitlines()[-1] if run.error else ''}")
     return runs
+
+
+RUNS_FILE = "runs.json"
+
+
+def load_runs(out: Path) -> dict[str, NotebookRun]:
+    """The latest run of every notebook recorded in `out` (empty for a new folder)."""
+    path = out / RUNS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {r["name"]: NotebookRun(**r) for r in json.loads(path.read_text())}
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path} is not a run record written by msbiqa reproduce ({err}); delete it") from None
+
+
+def save_runs(out: Path, index: dict[str, NotebookRun]) -> None:
+    """Record the runs (written to a temporary file, then renamed: a kill never leaves half a record)."""
+    tmp = out / f".{RUNS_FILE}.tmp"
+    tmp.write_text(json.dumps([asdict(index[name]) for name in sorted(index)], indent=1, default=str))
+    tmp.replace(out / RUNS_FILE)
 
 
 def software_versions() -> dict:
@@ -250,20 +277,23 @@ def hardware() -> str:
     return text
 
 
-def write_index(out: Path, runs: list[NotebookRun], scale: str, seconds: float) -> Path:
-    """`<out>/README.md`: scale, data, metric, seeds and software of the run, a status table, then every
-    notebook's tables (inlined) and figures (linked)."""
+def write_index(out: Path, runs: list[NotebookRun]) -> Path:
+    """`<out>/README.md`: scale, data, metric, seeds and software, a status table with when each notebook last
+    ran, then every notebook's tables (inlined) and figures (linked)."""
     failed = [r.name for r in runs if not r.ok]
+    scales = sorted({r.scale for r in runs})
     lines = [
         "# msbiqa reproduction results",
         "",
-        f"Written by `msbiqa reproduce --scale {scale}` on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-        f"{len(runs)} notebooks in {seconds / 60:.1f} min, "
+        f"Written by `msbiqa reproduce` on {time.strftime('%Y-%m-%d %H:%M %Z')}: the latest run of each of "
+        f"{len(runs)} notebooks, {sum(r.seconds for r in runs) / 60:.1f} min in all, "
         + (f"**{len(failed)} failed: {', '.join(failed)}**." if failed else "all succeeded."),
         "",
-        f"* scale: **{scale}**"
+        f"* scale: **{', '.join(scales)}**"
         + (
-            " (the notebooks' CPU-sized defaults: embedded data, small n, image subsets)" if scale == "embedded" else ""
+            " (the notebooks' CPU-sized defaults: embedded data, small n, image subsets)"
+            if scales == ["embedded"]
+            else ""
         ),
         f"* machine: {hardware()}",
         "* software: " + ", ".join(f"{k} {v}" for k, v in software_versions().items()),
@@ -276,12 +306,12 @@ def write_index(out: Path, runs: list[NotebookRun], scale: str, seconds: float) 
             if value is not None:
                 facts.setdefault(key, set()).add(json.dumps(value, default=str).strip('"'))
     lines += [f"* {key}: " + "; ".join(sorted(values)) for key, values in facts.items()]
-    lines += ["", "| notebook | status | minutes | outputs |", "|---|---|---|---|"]
+    lines += ["", "| notebook | status | minutes | outputs | scale | finished |", "|---|---|---|---|---|---|"]
     for r in runs:
         status = "ok" if r.ok else "**FAILED**"
         lines.append(
             f"| [{r.name}]({r.name}/{r.name}.ipynb) | {status} | {r.seconds / 60:.1f} | "
-            f"{sum(p.endswith(('.csv', '.png')) for p in r.outputs)} files |"
+            f"{sum(p.endswith(('.csv', '.png')) for p in r.outputs)} files | {r.scale} | {r.finished} |"
         )
     for r in runs:
         lines += ["", f"## {r.name}", ""]

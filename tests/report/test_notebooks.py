@@ -56,7 +56,7 @@ EXPECTED = {  # notebook -> files it must write (besides run.json and the execut
         "denoising.csv",
         "losses.png",
         "dms-sigma0.12.pt",
-        "dms-iqa-sigma0.12.pt",
+        "tinyiqa/dms-iqa-sigma0.12.pt",  # trained through the metric: one folder per metric
     ],
     "03_main_table": ["main_table.csv", "main_table.md", "main_table.png"],
     "04_sigma_tradeoff": ["sigma_tradeoff.csv", "sigma_tradeoff.png"],

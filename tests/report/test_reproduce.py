@@ -96,9 +96,11 @@ def test_full_scale_overrides_the_notebook_defaults(tmp_path):
     assert params["n"] == 1000 and params["metric"] == "pyiqa:piqe"
 
 
-def test_cli_overrides():
+def test_cli_overrides(tmp_path, monkeypatch):
+    (tmp_path / "koniq").mkdir()
+    monkeypatch.chdir(tmp_path)  # a relative root becomes absolute: notebooks run in their own folder
     args = SimpleNamespace(
-        data=["koniq10k=/d/koniq", "embedded"],
+        data=["koniq10k=koniq", "embedded"],
         scale="full",
         metric="niqe",
         device=None,
@@ -106,9 +108,9 @@ def test_cli_overrides():
     )
     o = parse_overrides(args)
     assert o["*"] == {
-        "datasets": {"koniq10k": "/d/koniq", "embedded": None},
+        "datasets": {"koniq10k": str(tmp_path / "koniq"), "embedded": None},
         "data": "koniq10k",
-        "data_root": "/d/koniq",
+        "data_root": str(tmp_path / "koniq"),
         "metric": "niqe",
         "metrics": ["niqe"],
         "n": 50,
@@ -152,3 +154,28 @@ def test_typos_in_overrides_fail_before_any_notebook_runs(books, tmp_path):
     with pytest.raises(ValueError, match="no notebook '07'"):
         reproduce(tmp_path / "r", notebooks=books, overrides={"07": {"value": 3}}, progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_unknown_datasets_and_missing_roots_fail_before_any_work(tmp_path):
+    def args(*data):
+        return SimpleNamespace(data=list(data), scale="full", metric=None, device=None, set=[])
+
+    with pytest.raises(ValueError, match="unknown dataset 'konik'; choose from embedded, koniq10k"):
+        parse_overrides(args("konik=/data"))
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        parse_overrides(args(f"spaq={tmp_path / 'absent'}"))
+
+
+def test_the_index_accumulates_runs_of_single_notebooks(books, tmp_path):
+    out = tmp_path / "r"
+    reproduce(out, notebooks=books, only=["00"], progress=False)
+    reproduce(out, notebooks=books, only=["02"], progress=False)
+    index = (out / "README.md").read_text()
+    assert (
+        "| [00_table](00_table/00_table.ipynb) | ok |" in index
+        and "| [02_figure](02_figure/02_figure.ipynb) | ok |" in index
+    )
+    assert "2 notebooks" in index and "![line](02_figure/line.png)" in index and "| 1 |" in index
+    reproduce(out, notebooks=books, only=["00"], overrides={"00": {"value": 5}}, progress=False)
+    index = (out / "README.md").read_text()
+    assert "| 5 |" in index and "| 1 |" not in index and "02_figure" in index  # the latest run of each notebook

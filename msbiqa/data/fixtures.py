@@ -1,0 +1,125 @@
+"""Small copies of the official KonIQ-10k, SPAQ and CLIVE layouts, made from the real photographs the embedded
+set uses, for tests and for trying the full-scale pipeline (`msbiqa reproduce --scale full`) without the data.
+
+Each copy has the official folders, label files and file formats, so the real readers read it: KonIQ-10k's
+`koniq10k_distributions_sets.csv` with 512x384 JPEGs in `512x384/`; SPAQ's `MOS and Image attribute
+scores.xlsx` with large JPEGs of mixed orientation in `TestImage/`; CLIVE's `AllImages_release.mat` /
+`AllMOS_release.mat` with 500x500 JPEGs in `Images/` (and the seven training images in
+`Images/trainingImages/`). Images are Gaussian-blurred at graded strengths and their MOS falls with the blur
+(on each dataset's scale), so correlations with MOS mean something; the labels are synthetic, not opinions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.io
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from msbiqa.data.photos import PHOTOS
+
+BLURS = (0.0, 1.0, 2.0, 3.5)  # Gaussian blur std in pixels at 512 px, one level per image in turn
+KONIQ_SETS = ("training", "training", "training", "training", "training", "training", "validation", "test", "test")
+
+
+def _photo(index: int) -> np.ndarray:
+    """The index-th packaged photograph (cycling), as HxWx3 uint8."""
+    return PHOTOS[index % len(PHOTOS)].load()
+
+
+def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The centre crop of `image` with the aspect ratio width:height, resized (Lanczos) to width x height."""
+    h, w = image.shape[:2]
+    scale = min(w / width, h / height)
+    cw, ch = round(width * scale), round(height * scale)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    patch = Image.fromarray(np.ascontiguousarray(image[top : top + ch, left : left + cw]))
+    return np.asarray(patch.resize((width, height), Image.Resampling.LANCZOS))
+
+
+def _degraded(image: np.ndarray, level: int) -> np.ndarray:
+    """`image` blurred at BLURS[level] (scaled to the image size)."""
+    sigma = BLURS[level] * max(image.shape[:2]) / 512
+    if sigma == 0:
+        return image
+    return np.clip(np.rint(gaussian_filter(image.astype(float), sigma=(sigma, sigma, 0))), 0, 255).astype(np.uint8)
+
+
+def _mos(level: int, index: int, lo: float, hi: float) -> float:
+    """A label on [lo, hi] that falls with the blur level, with a little per-image spread."""
+    quality = 0.9 - 0.22 * level + 0.04 * np.sin(index)
+    return round(lo + (hi - lo) * quality, 3)
+
+
+def _save_jpeg(image: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=92)
+
+
+def write_koniq10k(root: Path, count: int) -> Path:
+    """KonIQ-10k: 512x384 JPEGs and the official split file (MOS on 1-100)."""
+    rows = []
+    for i in range(count):
+        name = f"{1000000 + i}.jpg"
+        level = i % len(BLURS)
+        _save_jpeg(_degraded(_fit(_photo(i), 512, 384), level), root / "512x384" / name)
+        rows.append({"image_name": name, "MOS": _mos(level, i, 1, 100), "set": KONIQ_SETS[i % len(KONIQ_SETS)]})
+    pd.DataFrame(rows).to_csv(root / "koniq10k_distributions_sets.csv", index=False)
+    return root
+
+
+def write_spaq(root: Path, count: int) -> Path:
+    """SPAQ: large smartphone-style JPEGs, portrait and landscape in turn, and the official xlsx sheet."""
+    rows = []
+    for i in range(count):
+        name = f"{i + 1:05d}.jpg"
+        level = i % len(BLURS)
+        width, height = (1024, 768) if i % 2 == 0 else (768, 1024)
+        _save_jpeg(_degraded(_fit(_photo(i + 3), width, height), level), root / "TestImage" / name)
+        mos = _mos(level, i, 0, 100)
+        rows.append(
+            {
+                "Image name": name,
+                "MOS": mos,
+                "Brightness": mos,
+                "Colorfulness": 50.0,
+                "Contrast": 50.0,
+                "Noisiness": 50.0,
+                "Sharpness": mos,
+            }
+        )
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_excel(root / "Annotations" / "MOS and Image attribute scores.xlsx", index=False)
+    return root
+
+
+def write_clive(root: Path, count: int) -> Path:
+    """CLIVE: 500x500 JPEGs, the seven rater-training images first, and the two .mat label files (MOS 0-100)."""
+    names, mos = [], []
+    for i in range(count + 7):
+        training = i < 7
+        name = f"t{i + 1}.bmp" if training else f"{i + 100}.JPG"
+        level = i % len(BLURS)
+        image = _degraded(_fit(_photo(i + 7), 500, 500), level)
+        path = root / "Images" / ("trainingImages" if training else "") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path, **({} if training else {"quality": 92}))
+        names.append(name)
+        mos.append(_mos(level, i, 0, 100))
+    cells = np.empty((len(names), 1), dtype=object)
+    for i, name in enumerate(names):
+        cells[i, 0] = np.array([name])
+    (root / "Data").mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(root / "Data" / "AllImages_release.mat", {"AllImages_release": cells})
+    scipy.io.savemat(root / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([mos])})
+    return root
+
+
+def write_layouts(folder: str | Path, count: int = 20) -> dict[str, Path]:
+    """KonIQ-10k, SPAQ and CLIVE copies with `count` images each under `folder`; returns {name: root}."""
+    folder = Path(folder)
+    writers = {"koniq10k": write_koniq10k, "spaq": write_spaq, "clive": write_clive}
+    return {name: write(folder / name, count) for name, write in writers.items()}
