@@ -102,6 +102,8 @@ def test_cli_overrides():
         scale="full",
         metric="niqe",
         device=None,
+        engine="ray",
+        address="auto",
         set=["n=50", "03.sigmas=[0.1, 0.2]", "denoiser=None", "note=text"],
     )
     o = parse_overrides(args)
@@ -111,6 +113,8 @@ def test_cli_overrides():
         "data_root": "/d/koniq",
         "metric": "niqe",
         "metrics": ["niqe"],
+        "engine": "ray",
+        "address": "auto",
         "n": 50,
         "denoiser": None,
         "note": "text",
