@@ -72,6 +72,19 @@ class TinySet:
         return torch.full((3, 8, 8), self.mos[i] / 100), self.mos[i], self.names[i]
 
 
+class ItemSet:
+    """(image, mos, name) items with the dataset interface `certify_dataset` uses (names, mos, [i])."""
+
+    def __init__(self, items):
+        self.items, self.names, self.mos = items, [it[2] for it in items], [it[1] for it in items]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
 def photo(name: str, size: int) -> torch.Tensor:
     """A real photo from scikit-image as 1x3xSxS in [0, 1] (antialiased resize of the centre square)."""
     array = getattr(skimage.data, name)()

@@ -9,6 +9,7 @@ import pkgutil
 import sys
 
 import msbiqa
+from msbiqa.experiments.engines import EngineError
 
 HELPERS = {"options"}  # modules of this package that are not subcommands
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(done.code or 0)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError) as err:  # bad input, unwritable output, full disk
+    except (ValueError, TypeError, OSError, EngineError) as err:  # bad input, unwritable output, full disk, no Ray
         print(f"msbiqa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

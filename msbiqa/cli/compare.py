@@ -7,6 +7,7 @@ from msbiqa.cli.options import DataSource, add_options, from_args
 
 def register(sub) -> None:
     from msbiqa.experiments.comparison import Comparison
+    from msbiqa.experiments.engines import EngineOptions
 
     p = sub.add_parser("compare", help="none vs MS vs DMS vs DMS-IQA vs binned RS on a dataset, per sigma")
     add_options(p, DataSource)
@@ -14,6 +15,7 @@ def register(sub) -> None:
     add_options(p, Comparison)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    add_options(p, EngineOptions)
     p.add_argument("--out", default="results/compare", help="folder for per_image.csv and summary.csv/.md")
     p.set_defaults(func=run)
 
@@ -24,16 +26,21 @@ def run(args) -> int:
     import torch
 
     from msbiqa.experiments.comparison import Comparison, compare_defences
+    from msbiqa.experiments.engines import EngineOptions
     from msbiqa.models.metrics import load_metric
     from msbiqa.report.tables import DELTA_NOTE, save_table
 
     if args.threads:
         torch.set_num_threads(args.threads)
     config = from_args(Comparison, args)
+    engine = from_args(EngineOptions, args).build()  # a missing Ray or a dead address fails before any loading
     dataset = from_args(DataSource, args).load()
-    metric = load_metric(args.metric, device=args.device)
+    # with Ray the workers move the networks to their own device (--device picks their kind); here they only load
+    metric = load_metric(args.metric, device="cpu" if args.engine == "ray" else args.device)
     out = Path(args.out)
-    summary, _ = compare_defences(metric, dataset, config, out_csv=out / "per_image.csv", device=args.device)
+    summary, _ = compare_defences(
+        metric, dataset, config, out_csv=out / "per_image.csv", device=args.device, engine=engine
+    )
     caption = (
         f"{args.dataset} {args.split}, metric {args.metric or 'default'}, n={config.n}, "
         f"alpha={config.alpha}, eps = {config.eps_ratio} x sigma, seed {config.seed}. {DELTA_NOTE}."

@@ -26,6 +26,15 @@ def register(sub) -> None:
     p.add_argument("--metric", help="base metric of every notebook: default (msbiqa's), pyiqa:NAME, niqe, brisque")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        help="where notebooks 03 and 04 certify: local (in the notebook, default) or ray (a Ray cluster)",
+    )
+    p.add_argument(
+        "--address",
+        help="Ray cluster for --engine ray: auto or HOST:PORT (default: a Ray instance of this machine per notebook)",
+    )
+    p.add_argument(
         "--set",
         nargs="+",
         default=[],
@@ -38,7 +47,7 @@ def register(sub) -> None:
 
 
 def parse_overrides(args) -> dict:
-    """--data / --metric / --device / --set as reproduce() overrides ({"*": {...}, "NN": {...}})."""
+    """--data, --metric, --device, --engine, --address and --set as reproduce() overrides ({"*": {}, "NN": {}})."""
     overrides: dict[str, dict] = {"*": {}}
     if args.data:
         datasets = dict(_data_source(item) for item in args.data)
@@ -48,8 +57,9 @@ def parse_overrides(args) -> dict:
         raise ValueError("--scale full needs datasets: --data koniq10k=ROOT spaq=ROOT clive=ROOT (or --data embedded)")
     if args.metric is not None:
         overrides["*"].update(metric=args.metric, metrics=[args.metric])  # 03 compares a list of metrics
-    if args.device is not None:
-        overrides["*"]["device"] = args.device
+    for name in ("device", "engine", "address"):
+        if getattr(args, name, None) is not None:
+            overrides["*"][name] = getattr(args, name)
     for item in args.set:
         key, text = _split(item, "=", "--set", value_required=True)
         target, _, key = key.rpartition(".")
@@ -102,13 +112,17 @@ def _split(item: str, sep: str, option: str, value_required: bool) -> tuple[str,
 
 
 def run(args) -> int:
+    from msbiqa.experiments.engines import make_engine
     from msbiqa.report.reproduce import reproduce
 
+    overrides = parse_overrides(args)
+    if args.engine == "ray" or args.address:  # a missing Ray or a dead address fails now, not inside a notebook
+        make_engine(args.engine or "local", args.address)
     runs = reproduce(
         args.out,
         scale=args.scale,
         only=args.only,
-        overrides=parse_overrides(args),
+        overrides=overrides,
         notebooks=args.notebooks,
         timeout=args.timeout,
     )

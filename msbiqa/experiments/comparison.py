@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.data.subsets import spread
 from msbiqa.experiments.defences import DEFENCES, check_defences, load_defence
+from msbiqa.experiments.engines import Job, LocalEngine, Work
 from msbiqa.experiments.resumable import ResultsFile
 from msbiqa.fingerprint import weights_digest
 from msbiqa.report.correlations import correlations
@@ -27,7 +29,7 @@ from msbiqa.report.tables import summarize_certificates
 from msbiqa.settings import setting
 from msbiqa.smoothing.certify import order_statistic_ranks
 from msbiqa.smoothing.defended import DefendedMetric
-from msbiqa.smoothing.validate import check_seed, default_device
+from msbiqa.smoothing.validate import check_seed
 
 KEY = ["sigma", "defence", "image", "denoiser", "denoiser_digest"]
 
@@ -116,6 +118,31 @@ def observed_range(metric, dataset, picks: list[int], device) -> tuple[float, fl
     return lo - pad, hi + pad
 
 
+def identity(defended: DefendedMetric) -> dict:
+    """The key columns naming the denoiser of a defended metric: its name and weights digest."""
+    return {"denoiser": defended.denoiser_name, "denoiser_digest": weights_digest(defended.denoiser)}
+
+
+def certify_row(defended: DefendedMetric, job: Job, item, device, *, seed: int, bin_range, **options) -> dict:
+    """The row of one job (sigma, defence, dataset index) for item = dataset[index], seeded with seed + index
+    whatever the engine; `options` as `certify_one`. `seconds` is the time it took on the machine that ran it."""
+    sigma, defence, index = job
+    image, mos, name = item
+    start = time.perf_counter()
+    row = certify_one(defended, defence, image, seed=seed + index, device=device, bin_range=bin_range, **options)
+    return {
+        "sigma": sigma,
+        "defence": defence,
+        "image": name,
+        **identity(defended),
+        "mos": float(mos),
+        **row,
+        "bin_lo": bin_range[0],
+        "bin_hi": bin_range[1],
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def certify_dataset(
     metric,
     dataset,
@@ -134,76 +161,49 @@ def certify_dataset(
     out_csv: str | Path | None = None,
     device=None,
     progress: bool = True,
+    engine=None,
 ) -> pd.DataFrame:
     """Per-image certificates of `images` images spread evenly over `dataset` (all when None), for every
-    sigma x defence (each listed once).
+    sigma x defence (each listed once), in that order.
 
     Columns: sigma, defence, image, denoiser, denoiser_digest, mos, score, lower, upper, delta, width, certified,
     radius, bin_lo, bin_hi, seconds, and the run's constants (`run_constants`). binned RS selects its bin with
     n0 extra draws (default max(16, n // 8)) among n_bins bins over `observed_range`. Rows already in `out_csv`
     with the same key and constants are not recomputed; the file is locked while this runs. A DMS-IQA
     denoiser trained through another metric is refused unless `foreign_denoisers` (its rows then name it).
+    `engine` computes the rows: `LocalEngine()` (default, this process) or a `RayEngine` (see
+    `msbiqa.experiments.engines`); for a fixed seed both give the same rows, but for `seconds`.
     """
     defences, sigmas = check_defences(dict.fromkeys(defences)), list(dict.fromkeys(float(s) for s in sigmas))
     for sigma in sigmas:
         order_statistic_ranks(n, sigma, eps, alpha)  # fail before any sampling
-    device = default_device(device)
-    metric = metric.to(device).eval()
+    engine = engine or LocalEngine()
+    here, device = engine.devices(device)  # where this process loads the networks, where they certify
+    metric = metric.to(here).eval()
     picks = spread(len(dataset), images)
     check_seed(seed + max(picks), name="seed + image index")
     n0 = max(16, n // 8) if n0 is None else n0
     constants = run_constants(metric, dataset, eps=eps, n=n, alpha=alpha, seed=seed, device=device)
     defended = {
-        (s, d): load_defence(d, metric, s, denoisers, device, foreign=foreign_denoisers)
-        for s in sigmas
-        for d in defences
+        (s, d): load_defence(d, metric, s, denoisers, here, foreign=foreign_denoisers) for s in sigmas for d in defences
     }  # every file checked before the first image is scored
-    bins = observed_range(metric, dataset, picks, device) if "binned-rs" in defences else (np.nan, np.nan)
+    bins = observed_range(metric, dataset, picks, here) if "binned-rs" in defences else (np.nan, np.nan)
+    certify = partial(certify_row, eps=eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=n_bins, bin_range=bins)
     with ResultsFile(out_csv, KEY, constants) as results:
-        bar = tqdm(total=len(defended) * len(picks), desc="certify dataset", unit="cert", disable=not progress)
-        for (sigma, defence), smoothed in defended.items():
-            identity = {"denoiser": smoothed.denoiser_name, "denoiser_digest": weights_digest(smoothed.denoiser)}
-            todo = [i for i in picks if not results.is_done([sigma, defence, dataset.names[i], *identity.values()])]
-            bar.update(len(picks) - len(todo))
-            for i in todo:
-                image, mos, name = dataset[i]
-                start = time.perf_counter()
-                row = certify_one(
-                    smoothed,
-                    defence,
-                    image,
-                    eps=eps,
-                    n=n,
-                    alpha=alpha,
-                    seed=seed + i,
-                    device=device,
-                    n0=n0,
-                    n_bins=n_bins,
-                    bin_range=bins,
-                )
-                results.append(
-                    {
-                        "sigma": sigma,
-                        "defence": defence,
-                        "image": name,
-                        **identity,
-                        "mos": float(mos),
-                        **row,
-                        "bin_lo": bins[0],
-                        "bin_hi": bins[1],
-                        "seconds": time.perf_counter() - start,
-                    }
-                )
-                bar.set_postfix(defence=defence, sigma=sigma)
+        identities = {pair: list(identity(smoothed).values()) for pair, smoothed in defended.items()}
+        jobs = [(s, d, i) for s, d in defended for i in picks]
+        todo = [job for job in jobs if not results.is_done([*job[:2], dataset.names[job[2]], *identities[job[:2]]])]
+        with tqdm(
+            total=len(jobs), initial=len(jobs) - len(todo), desc="certify dataset", unit="cert", disable=not progress
+        ) as bar:
+            for row in engine.run(Work(dataset, todo, defended, certify), device):
+                results.append(row)
+                bar.set_postfix(defence=row["defence"], sigma=row["sigma"])
                 bar.update(1)
-        bar.close()
         table = results.table(dtype={"image": str, "denoiser": str, "denoiser_digest": str})
-    wanted = (
-        table["defence"].isin(defences)
-        & table["sigma"].isin(sigmas)
-        & table["image"].astype(str).isin([str(dataset.names[i]) for i in picks])
-    )
-    return table[wanted].reset_index(drop=True)
+    order = {(s, d, str(dataset.names[i])): k for k, (s, d, i) in enumerate(jobs)}
+    rank = pd.Series([order.get(key, -1) for key in zip(table["sigma"], table["defence"], table["image"].astype(str))])
+    return table.iloc[rank[rank >= 0].sort_values(kind="stable").index].reset_index(drop=True)
 
 
 @dataclass
@@ -232,12 +232,14 @@ def compare_defences(
     out_csv: str | Path | None = None,
     device=None,
     progress: bool = True,
+    engine=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary, per_image) for each sigma x defence of `config`, certifying eps = eps_ratio * sigma.
 
     The same images (spread evenly over `dataset`) for every sigma and defence. `out_csv` keeps the per-image
     rows, so an interrupted run resumes; the summary has one row per (sigma, eps, defence): images, srocc,
-    plcc, krocc, certified fraction, mean / median delta, mean width, seconds per image.
+    plcc, krocc, certified fraction, mean / median delta, mean width, seconds per image. `engine` as in
+    `certify_dataset`.
     """
     c = config or Comparison()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if c.cpu_bf16 else contextlib.nullcontext()
@@ -259,6 +261,7 @@ def compare_defences(
                     out_csv=out_csv,
                     device=device,
                     progress=progress,
+                    engine=engine,
                 )
                 for sigma in c.sigmas
             ],

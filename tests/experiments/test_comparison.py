@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from support import TinySet, tiny_train_config
+from support import ItemSet, TinySet, tiny_train_config
 
 from msbiqa.experiments.comparison import certify_dataset
 from msbiqa.models.denoiser_training import train_denoiser
@@ -109,19 +109,6 @@ def test_denoisers_are_checked_before_any_image_is_scored(tmp_path, monkeypatch)
     assert foreign["denoiser"].tolist() == ["dms-iqa-sigma0.12.pt (trained for tinyiqa)"]
 
 
-class PhotoSet:
-    """The photos fixture with the dataset interface `certify_dataset` uses (names, mos, [i])."""
-
-    def __init__(self, items):
-        self.items, self.names, self.mos = items, [it[2] for it in items], [it[1] for it in items]
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-
 def test_compare_defences_certifies_every_defence(tmp_path, photos, tiny_metric):
     from msbiqa.experiments.comparison import Comparison, compare_defences
 
@@ -136,7 +123,7 @@ def test_compare_defences_certifies_every_defence(tmp_path, photos, tiny_metric)
     config = Comparison(
         sigmas=[0.1], n=40, images=5, defences=["none", "ms", "dms", "dms-iqa"], denoisers=str(tmp_path)
     )
-    summary, per_image = compare_defences(tiny_metric, PhotoSet(photos), config, progress=False, device="cpu")
+    summary, per_image = compare_defences(tiny_metric, ItemSet(photos), config, progress=False, device="cpu")
     assert list(summary["defence"]) == ["none", "ms", "dms", "dms-iqa"]
     assert (summary["images"] == 5).all() and (summary["eps"] == 0.05).all()
     assert summary["mean_delta"].isna().tolist() == [True, False, False, False]

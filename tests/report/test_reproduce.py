@@ -104,6 +104,8 @@ def test_cli_overrides(tmp_path, monkeypatch):
         scale="full",
         metric="niqe",
         device=None,
+        engine="ray",
+        address="auto",
         set=["n=50", "03.sigmas=[0.1, 0.2]", "denoiser=None", "note=text"],
     )
     o = parse_overrides(args)
@@ -113,6 +115,8 @@ def test_cli_overrides(tmp_path, monkeypatch):
         "data_root": str(tmp_path / "koniq"),
         "metric": "niqe",
         "metrics": ["niqe"],
+        "engine": "ray",
+        "address": "auto",
         "n": 50,
         "denoiser": None,
         "note": "text",
