@@ -60,7 +60,7 @@ elif [ $((BUDGET - SECONDS)) -lt 60 ]; then
   echo "== 3. skipped: $((BUDGET - SECONDS)) s left"
 else
   echo "== 3. reproduce --scale full, notebooks 03 and 04, Ray engine on the GPU, stand-in datasets ($(left) s left)"
-  "$PY" -c 'import sys; from msbiqa.data.fixtures import write_fixture_datasets; write_fixture_datasets(sys.argv[1])' \
+  "$PY" -c 'import sys; from msbiqa.data.fixtures import write_layouts; write_layouts(sys.argv[1])' \
     "$TMP/data"
   timeout "$(left 15)" "$PY" -c 'import sys; from msbiqa.cli import main; sys.exit(main(sys.argv[1:]))' reproduce \
     --scale full --only 03 04 --engine ray --device cuda --out "$OUT/reproduce-ray" \

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import KINDS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
+from msbiqa.models.metrics.base import load_tensors
 from msbiqa.settings import setting
 from msbiqa.smoothing.validate import default_device
 
@@ -177,7 +178,7 @@ def train_denoiser(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(steps * cfg.epochs))
     epoch, history, seconds = 0, [], 0.0
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = load_tensors(checkpoint)
         if state["config"] != cfg.to_dict():
             raise ValueError(
                 f"checkpoint {checkpoint} was written by a different configuration; "

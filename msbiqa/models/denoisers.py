@@ -10,7 +10,6 @@ says how it was made and cannot be loaded into the wrong network silently.
 from __future__ import annotations
 
 import math
-import pickle
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.models.losses import LossWeights
-from msbiqa.models.metrics.base import unreadable_weights
+from msbiqa.models.metrics.base import load_tensors
 
 FORMAT = "msbiqa-denoiser"
 FORMAT_VERSION = 1
@@ -175,10 +174,7 @@ def read_weights_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"denoiser weights file not found: {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ValueError(unreadable_weights(path, err)) from None
+    blob = load_tensors(path)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not an msbiqa denoiser weights file (written by msbiqa.models.denoisers.save_denoiser)"

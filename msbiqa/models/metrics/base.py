@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 
 import torch
 from torch import nn
@@ -35,6 +36,15 @@ def unreadable_weights(path, err: BaseException) -> str:
         f"{path} is not a readable torch weights file ({type(err).__name__}: {first}); it is "
         "empty, truncated or corrupt: copy it again"
     )
+
+
+def load_tensors(path):
+    """`torch.load(path, weights_only=True)` on the CPU: tensors and plain containers only, never code from the
+    file; a file that is corrupt or holds more becomes a one-line WeightsMismatchError naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise WeightsMismatchError(unreadable_weights(path, err)) from None
 
 
 class IQAMetric(nn.Module):

@@ -13,7 +13,6 @@ enough for hundreds of noisy copies per image on a CPU, and differentiable, so i
 from __future__ import annotations
 
 import io
-import pickle
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, unreadable_weights
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, load_tensors
 from msbiqa.smoothing.validate import default_device
 
 FORMAT = "msbiqa-tinyiqa"
@@ -117,10 +116,7 @@ def load_tinyiqa(weights=None, device=None) -> TinyIQA:
     if not path.is_file():
         hint = "reinstall msbiqa or run `msbiqa train-metric`" if weights is None else "check the path"
         raise MissingWeightsError(f"TinyIQA weights file not found: {path} ({hint})")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise WeightsMismatchError(unreadable_weights(path, err)) from None
+    ckpt = load_tensors(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsMismatchError(
             f"{path} is not a TinyIQA weights file (no format tag {FORMAT!r}); make one with `msbiqa train-metric`"
