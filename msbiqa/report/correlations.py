@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 
 def _pair(pred, mos) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +42,12 @@ def plcc(pred, mos) -> float:
 
 
 def logistic4(x, b1: float, b2: float, b3: float, b4: float):
-    """The 4-parameter logistic: b2 at x -> -inf, b1 at x -> +inf, midpoint b3, slope scale |b4|."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
+    """The 4-parameter logistic: b2 at x -> -inf, b1 at x -> +inf, midpoint b3, slope scale |b4|.
+
+    Written with scipy's expit, 1 / (1 + exp(-z)) evaluated without overflow: the fit tries steep slopes
+    (small |b4|), where exp(-z) itself exceeds the float range far from the midpoint.
+    """
+    return (b1 - b2) * special.expit((x - b3) / np.abs(b4)) + b2
 
 
 def fit_logistic(pred, mos) -> np.ndarray:

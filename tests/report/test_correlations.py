@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -59,3 +61,20 @@ def test_too_few_points_for_the_logistic_fit_fall_back_to_raw_plcc():
     pred, mos = np.array([1.0, 2.0, 4.0]), np.array([10.0, 30.0, 20.0])
     with pytest.warns(RuntimeWarning, match="cannot determine 4 logistic parameters"):
         assert plcc_logistic(pred, mos) == pytest.approx(stats.pearsonr(pred, mos).statistic)
+
+
+def test_logistic_is_finite_and_silent_far_from_its_midpoint():
+    x = np.array([-1e4, -1.0, 0.0, 1.0, 1e4])
+    with np.errstate(all="raise"):
+        y = evaluate.logistic4(x, 80.0, 20.0, 0.0, 1e-3)
+    assert y.tolist() == pytest.approx([20.0, 20.0, 50.0, 80.0, 80.0])
+
+
+def test_logistic_fit_of_two_clusters_raises_no_overflow_warning():
+    """Two far-apart clusters of predictions pull the fit to a steep step, where a plain exp overflowed."""
+    rng = np.random.default_rng(0)
+    pred = np.r_[rng.uniform(0, 1, 8), rng.uniform(50, 51, 8)]
+    mos = np.r_[rng.uniform(10, 20, 8), rng.uniform(80, 90, 8)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert 0.9 < plcc_logistic(pred, mos) <= 1.0
