@@ -12,7 +12,7 @@ DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score c
 
 
 def _cell(value, fmt: str) -> str:
-    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
         return "–"
     if isinstance(value, (float, np.floating)) and math.isinf(value):
         return "∞" if value > 0 else "-∞"
@@ -21,7 +21,8 @@ def _cell(value, fmt: str) -> str:
 
 def to_markdown(df: pd.DataFrame, digits: int = 3, formats: dict[str, str] | None = None) -> str:
     """A GitHub Markdown table of `df` (index dropped); floats with `digits` decimals (none in columns of
-    whole numbers) unless `formats` gives a column its own format string, NaN as an en dash."""
+    whole numbers) unless `formats` gives a column its own format string, NaN and pandas' NA (integer columns
+    with gaps, dtype Int64) as an en dash."""
     head = [str(c) for c in df.columns]
     default = {c: ("{:.0f}" if _whole(df[c]) else f"{{:.{digits}f}}") for c in df.columns}
     fmts = [(formats or {}).get(c, default[c]) for c in df.columns]

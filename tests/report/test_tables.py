@@ -19,6 +19,11 @@ def test_markdown_and_saved_tables(tmp_path):
     assert pd.read_csv(tmp_path / "t.csv")["x"].iloc[0] == pytest.approx(0.12345)
 
 
+def test_integer_columns_with_gaps_print_as_integers():
+    df = pd.DataFrame({"n": [200, None], "score": [1.5, 2.25]}).astype({"n": "Int64"})
+    assert to_markdown(df).splitlines()[2:] == ["| 200 | 1.500 |", "| – | 2.250 |"]
+
+
 def test_summary_counts_certified_rows_only():
     rows = pd.DataFrame(
         {
