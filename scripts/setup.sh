@@ -16,3 +16,9 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   .venv/bin/python -c "import msbiqa, torch, pyiqa" || { echo "setup failed: see pip output above" >&2; exit 1; }
   cp requirements.txt "$stamp"
 fi
+# Notebooks are stored without outputs (.gitattributes): git strips a run's outputs, widget state and view state
+# through scripts/notebook_filter.py whenever it reads a notebook from the work tree, so running one in JupyterLab
+# (autosave included) leaves git clean.
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+  git config filter.notebook.clean "$PY scripts/notebook_filter.py"
+fi

@@ -1,5 +1,8 @@
 """Stand-in networks, datasets and real-photo helpers shared by the tests (on sys.path via pytest's pythonpath)."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import skimage.data
 import torch
@@ -7,6 +10,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import nn
 
+ROOT = Path(__file__).resolve().parents[1]  # the source checkout
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")  # scikit-image photos
 LARGE_PHOTOS = ("astronaut", "coffee", "rocket")  # at least 400 px: no upscaling at 384
 
@@ -127,3 +131,11 @@ def place_random_pyiqa_weights(torch_home, name: str = "cnniqa", pretrained: str
     torch.manual_seed(0)
     torch.save({"params": pyiqa.create_metric(name, pretrained=None, device="cpu").net.state_dict()}, target)
     return target
+
+
+def load_script(name: str):
+    """scripts/<name>.py imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -8,6 +8,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from support import load_script
 
 from msbiqa.report.reproduce import declared_parameters, notebooks_dir, reproduce
 
@@ -90,9 +91,15 @@ def assert_correlations(df):
 
 
 def test_every_notebook_is_tested_and_stored_clean():
+    """Stored as JupyterLab saves them on the project's Python, without outputs (scripts/notebook_filter.py),
+    with a papermill parameters cell."""
+    stored_form = load_script("notebook_filter").stored_form
     assert NOTEBOOKS == sorted(EXPECTED)
     for name in NOTEBOOKS:
-        nb = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+        text = (notebooks_dir() / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert stored_form(text) == text, f"{name} is not in the stored form: python3 scripts/notebook_filter.py"
+        nb = nbformat.reads(text, as_version=4)
+        assert nb.metadata.language_info["version"] and nb.metadata.kernelspec["name"] == "python3"
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{name} has outputs"
         params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
