@@ -34,17 +34,38 @@ def show_images(images, titles=None, ncols: int | None = None, size: float = 2.0
     return fig
 
 
-def plot_certificate(ax, scores, cert, label: str = "", bins: int = 40):
-    """Histogram of the noisy scores with the median (defended score) and the certified interval shaded."""
+def score_limits(*values, pad: float = 0.04) -> tuple[float, float]:
+    """(low, high) covering every finite value given (arrays, tensors or numbers), widened by `pad` of the span
+    on each side: one score axis for several histograms, so that their widths compare."""
+    flat = np.concatenate([np.asarray(torch.as_tensor(v).cpu(), dtype=float).reshape(-1) for v in values])
+    flat = flat[np.isfinite(flat)]
+    lo, hi = float(flat.min()), float(flat.max())
+    margin = pad * (hi - lo) or 0.5
+    return lo - margin, hi + margin
+
+
+def plot_certificate(ax, scores, cert, title: str | None = None, *, base=None, xlim=None, bins: int = 40, legend=True):
+    """Histogram of the noisy scores with their median (the defended score), the certified interval shaded and,
+    given `base`, the undefended score as a dashed line. `xlim` fixes the score axis and the bins, so histograms
+    at different sigma compare; `cert` None draws no interval (nothing certified). The default title holds sigma,
+    eps, n, the interval and delta."""
     scores = np.asarray(torch.as_tensor(scores).cpu(), dtype=float)
-    ax.hist(scores, bins=bins, color="0.7", edgecolor="white")
-    ax.axvspan(
-        cert.lower, cert.upper, color="tab:green", alpha=0.25, label=f"certified [{cert.lower:.3g}, {cert.upper:.3g}]"
-    )
-    ax.axvline(cert.median, color="tab:red", lw=2, label=f"median {cert.median:.3g} (delta {cert.delta:.3g})")
-    ax.set_title(f"{label} sigma={cert.sigma:g}, eps={cert.eps:g}, n={cert.n}".strip(), fontsize=10)
-    ax.set_xlabel("score of a noisy sample")
-    ax.legend(fontsize=8)
+    ax.hist(scores, bins=np.linspace(*xlim, bins + 1) if xlim is not None else bins, color="0.7", edgecolor="white")
+    if cert is not None:
+        ax.axvspan(cert.lower, cert.upper, color="tab:green", alpha=0.25, label="certified interval at ε")
+    ax.axvline(float(np.median(scores)), color="tab:red", lw=2, label="median = defended score")
+    if base is not None:
+        ax.axvline(float(base), color="k", ls="--", lw=1, label="undefended score")
+    if title is None and cert is not None:
+        title = (
+            f"σ={cert.sigma:g}, ε={cert.eps:g}, n={cert.n}: [{cert.lower:.3g}, {cert.upper:.3g}], δ={cert.delta:.3g}"
+        )
+    ax.set_title(title or "", fontsize=9)
+    ax.set(xlabel="score of a noisy sample", ylabel="noisy samples")
+    if xlim is not None:
+        ax.set_xlim(xlim)
+    if legend:
+        ax.legend(fontsize=8)
     return ax
 
 

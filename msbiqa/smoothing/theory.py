@@ -15,6 +15,13 @@ def percentiles(ratios) -> pd.DataFrame:
     return pd.DataFrame({"eps_over_sigma": r, "p_lo": norm.cdf(-r), "p_hi": norm.cdf(r)})
 
 
+def largest_eps(n: int, sigma: float, alpha: float) -> float | None:
+    """The largest l2 radius n samples can certify at sigma and alpha, sigma * Phi^-1(alpha^(1/n)) (where
+    p_hi**n = alpha, see `min_samples`); None when n cannot certify even eps = 0 (alpha < 0.5**n)."""
+    p_hi = alpha ** (1.0 / n)
+    return None if p_hi < 0.5 else float(sigma * norm.ppf(p_hi))
+
+
 def ranks_vs_n(ns, sigma: float, eps: float, alpha: float) -> pd.DataFrame:
     """1-based ranks k_lo, k_hi and their quantile positions k/n for each n (rows only where ranks exist)."""
     rows = []

@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from msbiqa.smoothing.theory import coverage, delta_vs_eps, ranks_vs_n
+from msbiqa.smoothing.certify import min_samples
+from msbiqa.smoothing.theory import coverage, delta_vs_eps, largest_eps, ranks_vs_n
 
 
 def test_theory_helpers_match_the_certifier():
@@ -18,3 +19,10 @@ def test_theory_helpers_match_the_certifier():
     d = delta_vs_eps(scores, 0.12, [0.0, 0.05, 0.1, 10.0], 0.001)
     assert d["eps"].tolist() == [0.0, 0.05, 0.1] and d["delta"].is_monotonic_increasing
     assert (d["lower"] <= d["median"]).all() and (d["median"] <= d["upper"]).all()
+
+
+def test_largest_eps_is_where_min_samples_reaches_n():
+    for n, sigma, alpha in [(40, 0.12, 0.001), (200, 0.25, 0.01), (1000, 0.06, 0.001)]:
+        eps = largest_eps(n, sigma, alpha)
+        assert min_samples(sigma, eps * (1 - 1e-6), alpha) <= n < min_samples(sigma, eps * (1 + 1e-6), alpha)
+    assert largest_eps(9, 0.12, 0.001) is None and largest_eps(10, 0.12, 0.001) >= 0  # 0.5**10 < 0.001 < 0.5**9
