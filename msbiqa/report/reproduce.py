@@ -46,7 +46,7 @@ PACKAGES = (
 )
 
 SCALES_FILE = "scales.yaml"  # beside the notebooks: parameter overrides per scale
-HEADLESS = {"interactive": False}  # papermill runs have no widget front end: draw static figures
+HEADLESS = {"interactive": False, "progress": False}  # papermill runs have no widget front end: static figures, no bars
 
 
 @dataclass

@@ -42,7 +42,14 @@ TINY = {
 
 
 EXPECTED = {  # notebook -> files it must write (besides run.json and the executed notebook)
-    "00_quickstart": ["certificate.csv", "certificate.md", "samples.png", "histogram.png", "sigma_eps_grid.png"],
+    "00_quickstart": [
+        "certificate.csv",
+        "certificate.md",
+        "samples.png",
+        "histogram.png",
+        "sigma_eps_grid.png",
+        "radius.png",
+    ],
     "01_median_smoothing_bounds": [
         "ranks.csv",
         "delta_vs_eps.csv",
