@@ -163,6 +163,8 @@ def run_notebook(notebook: Path, out: Path, params: dict, timeout: float | None 
     """Execute one notebook into `out/<name>/<name>.ipynb`; errors are recorded, not raised."""
     import papermill
 
+    from msbiqa.report.headless import ENGINE  # papermill's engine without nbclient's Output-widget imitation
+
     folder = out / notebook.stem
     folder.mkdir(parents=True, exist_ok=True)
     run = NotebookRun(notebook.stem, params)
@@ -178,6 +180,7 @@ def run_notebook(notebook: Path, out: Path, params: dict, timeout: float | None 
             cwd=str(notebook.parent),
             execution_timeout=timeout,
             kernel_manager_class=ThisPythonKernelManager,
+            engine_name=ENGINE,
         )
         run.ok = True
     except Exception as err:  # noqa: BLE001 — any failure of one notebook must not stop the others

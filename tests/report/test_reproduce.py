@@ -183,3 +183,17 @@ def test_the_index_accumulates_runs_of_single_notebooks(books, tmp_path):
     reproduce(out, notebooks=books, only=["00"], overrides={"00": {"value": 5}}, progress=False)
     index = (out / "README.md").read_text()
     assert "| 5 |" in index and "| 1 |" not in index and "02_figure" in index  # the latest run of each notebook
+
+
+def test_output_widgets_are_not_imitated_headless(tmp_path):
+    """What an Output widget captures lands in the cell's outputs (papermill's client would send it back to the
+    kernel, which can make the cell's reply go missing: see msbiqa.report.headless)."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    body = "import ipywidgets as widgets\nbox = widgets.Output()\nwith box:\n    print('captured')\nbox"
+    write_notebook(folder / "00_widget.ipynb", "out = None", body)
+    (run,) = reproduce(tmp_path / "out", notebooks=folder, progress=False)
+    assert run.ok, run.error
+    executed = nbformat.read(tmp_path / "out" / "00_widget" / "00_widget.ipynb", as_version=4)
+    texts = [o.get("text", "") for o in executed.cells[-1].outputs if o.output_type == "stream"]
+    assert texts == ["captured\n"]
