@@ -33,7 +33,7 @@ import torch
 from msbiqa.experiments.defences import DEFENCES, KNOWN, LABELS
 from msbiqa.models.denoisers import ABLATION
 from msbiqa.report.evidence import INTERVAL_NOTE, SIGN_NOTE, formatted, interval_table, paired_differences, with_context
-from msbiqa.report.tables import DELTA_NOTE, to_markdown
+from msbiqa.report.tables import DELTA_NOTE, save_table
 from msbiqa.report.uncertainty import Bootstrap
 from msbiqa.settings import setting
 
@@ -78,8 +78,8 @@ class Claim:
     resamples: int = setting(2000, "bootstrap resamples per interval")
 
 
-def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, float]:
-    """Worker: certify one split; returns (split, wall seconds, bare metric forward in ms per sample)."""
+def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, float, pd.DataFrame]:
+    """Worker: certify one split; returns (split, wall seconds, bare metric forward in ms per image, its rows)."""
     from msbiqa.data import load_dataset
     from msbiqa.experiments.comparison import certify_dataset
     from msbiqa.models.metrics import load_metric
@@ -89,7 +89,7 @@ def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, flo
     dataset = load_dataset(config.dataset, root=config.root, split=split)
     metric = load_metric(config.metric, device="cpu")
     bare = bare_forward_ms(metric, dataset[0][0], config.sigma)
-    certify_dataset(
+    rows = certify_dataset(
         metric,
         dataset,
         defences=config.defences,
@@ -104,7 +104,7 @@ def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, flo
         device="cpu",
         progress=False,
     )
-    return split, time.perf_counter() - start, bare
+    return split, time.perf_counter() - start, bare, rows
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
@@ -140,26 +140,24 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     certify_seconds = time.perf_counter() - start
     metric = load_metric(config.metric, device="cpu")
     higher = bool(getattr(metric, "higher_is_better", True))
-    rows = []
-    for split in config.splits:
-        dataset = load_dataset(config.dataset, root=config.root, split=split)
-        per_image = pd.read_csv(out / f"per_image_{split}.csv", dtype={"image": str})
-        per_image = per_image[per_image["defence"].isin(config.defences)]
-        rows.append(with_context(per_image, dataset).assign(split=split))
-    rows = pd.concat(rows, ignore_index=True)
+    rows = pd.concat(
+        [
+            with_context(per_image, load_dataset(config.dataset, root=config.root, split=split)).assign(split=split)
+            for split, _, _, per_image in done
+        ],
+        ignore_index=True,
+    )
     boot = Bootstrap(resamples=config.resamples, seed=config.seed)
-    tables = claim_tables(rows, higher, boot, bare_ms={split: bare for split, _, bare in done}, n=config.n)
+    tables = claim_tables(rows, higher, boot, bare_ms={split: bare for split, _, bare, _ in done}, n=config.n)
     caption = _caption(config, metric)
     for name, table in tables.items():
-        table.to_csv(out / f"{name}.csv", index=False)  # every number at full precision
-        shown = table if name == "cost" else _display(name, table)
-        (out / f"{name}.md").write_text(f"{caption[name]}\n\n{to_markdown(shown)}")
+        save_table(table, out, name, caption[name], shown=None if name == "cost" else _display(name, table))
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.metric),
         "certify_wall_seconds": round(certify_seconds, 1),
-        "certify_seconds_per_split": {split: round(seconds, 1) for split, seconds, _ in done},
-        "bare_forward_ms": {split: round(bare, 3) for split, _, bare in done},
+        "certify_seconds_per_split": {split: round(seconds, 1) for split, seconds, _, _ in done},
+        "bare_forward_ms": {split: round(bare, 3) for split, _, bare, _ in done},
         "wall_seconds": round(time.perf_counter() - start, 1),
         "torch_threads_per_worker": config.threads,
         "cpus": os.cpu_count(),
@@ -231,7 +229,7 @@ def _display(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if "defence" in shown:
         shown["defence"] = shown["defence"].map(lambda d: LABELS.get(d, d))
     if "comparison" in table:
-        shown["comparison"] = table["comparison"].map(_comparison_label)
+        shown["comparison"] = table["comparison"].map(comparison_label)
         shown["decided (SROCC, PLCC)"] = [
             f"{'yes' if a else 'no'}, {'yes' if b else 'no'}"
             for a, b in zip(table["srocc_decided"], table["plcc_decided"])
@@ -239,7 +237,8 @@ def _display(name: str, table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def _comparison_label(text: str) -> str:
+def comparison_label(text: str) -> str:
+    """'dms-iqa - ms' as the tables name it: 'DMS-IQA − MS'."""
     a, b = text.split(" - ")
     return f"{LABELS.get(a, a)} − {LABELS.get(b, b)}"
 

@@ -148,7 +148,7 @@ def interval_table(
 ) -> pd.DataFrame:
     """One row per group of `by` (rows from `with_context`): images, photos, and for each statistic S the
     columns S (all images), S_lo / S_hi (image bootstrap) and S_photo_lo / S_photo_hi (photo bootstrap, NaN
-    without photos); also the certified fraction and the median delta."""
+    without photos); also the certified fraction, the median delta and seconds per image (when timed)."""
     out = []
     for key, group in rows.groupby(list(by), sort=False):
         group = group.reset_index(drop=True)
@@ -161,6 +161,8 @@ def interval_table(
         certified = group["certified"].astype(bool)
         row["certified"] = float(certified.mean())
         row["median_delta"] = float(group.loc[certified, "delta"].median()) if certified.any() else np.nan
+        if "seconds" in group:
+            row["s_per_image"] = float(group["seconds"].mean())
         out.append(row)
     return pd.DataFrame(out)
 

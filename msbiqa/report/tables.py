@@ -41,12 +41,20 @@ def _whole(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and values.size > 0 and bool(np.all(values == np.round(values)))
 
 
-def save_table(df: pd.DataFrame, out: str | Path, name: str, caption: str = "", digits: int = 3) -> pd.DataFrame:
-    """Write `out/name.csv` (full precision) and `out/name.md` (caption, then the table); return `df`."""
+def save_table(
+    df: pd.DataFrame,
+    out: str | Path,
+    name: str,
+    caption: str = "",
+    digits: int = 3,
+    shown: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Write `out/name.csv` (full precision) and `out/name.md` (caption, then the table, or `shown`: a display
+    form of it such as values with their intervals); return `df`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / f"{name}.csv", index=False)
-    text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df, digits)
+    text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df if shown is None else shown, digits)
     (out / f"{name}.md").write_text(text)
     return df
 
