@@ -10,7 +10,8 @@ for the embedded set) under every defence at one sigma, eps, n and alpha, with c
 * differences: the paired differences DMS-IQA - MS and DMS-IQA - DMS;
 * ablation: MS and {DnCNN, U-Net} x {MSE, MSE + rank + target}; ablation_effects: each factor's paired
   effect with the other held fixed (loss within each architecture, architecture within each loss);
-* cost: seconds per noise sample of each defence as a ratio to the bare metric forward timed in the same run.
+* cost: seconds per noise sample of each defence as a ratio to the bare metric forward timed in the same run;
+* denoising: PSNR of noisy and denoised images and the metric's score error, per denoiser.
 
 Splits are certified in parallel worker processes (one per split, `threads` CPU threads each); the per-image
 rows are resumable CSVs, so an interrupted run continues where it stopped.
@@ -78,10 +79,13 @@ class Claim:
     resamples: int = setting(2000, "bootstrap resamples per interval")
 
 
-def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, float, pd.DataFrame]:
-    """Worker: certify one split; returns (split, wall seconds, bare metric forward in ms per image, its rows)."""
+def _certify_split(config: Claim, split: str, out: str) -> dict:
+    """Worker: certify one split. Returns its rows, wall seconds, the bare metric forward (ms per image) and
+    the denoising quality of each denoised defence on the same images."""
     from msbiqa.data import load_dataset
+    from msbiqa.data.subsets import spread
     from msbiqa.experiments.comparison import certify_dataset
+    from msbiqa.experiments.defences import DENOISED, denoising_quality, load_defence
     from msbiqa.models.metrics import load_metric
 
     torch.set_num_threads(config.threads)
@@ -104,7 +108,18 @@ def _certify_split(config: Claim, split: str, out: str) -> tuple[str, float, flo
         device="cpu",
         progress=False,
     )
-    return split, time.perf_counter() - start, bare, rows
+    seconds = time.perf_counter() - start
+    images = [dataset[i][0] for i in spread(len(dataset), config.images)]
+    denoising = [
+        {
+            "split": split,
+            "defence": d,
+            **denoising_quality(load_defence(d, metric, config.sigma, config.denoisers), images, seed=config.seed),
+        }
+        for d in config.defences
+        if d in DENOISED
+    ]
+    return {"split": split, "seconds": seconds, "bare_ms": bare, "rows": rows, "denoising": denoising}
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
@@ -142,22 +157,26 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     higher = bool(getattr(metric, "higher_is_better", True))
     rows = pd.concat(
         [
-            with_context(per_image, load_dataset(config.dataset, root=config.root, split=split)).assign(split=split)
-            for split, _, _, per_image in done
+            with_context(d["rows"], load_dataset(config.dataset, root=config.root, split=d["split"])).assign(
+                split=d["split"]
+            )
+            for d in done
         ],
         ignore_index=True,
     )
     boot = Bootstrap(resamples=config.resamples, seed=config.seed)
-    tables = claim_tables(rows, higher, boot, bare_ms={split: bare for split, _, bare, _ in done}, n=config.n)
+    tables = claim_tables(rows, higher, boot, bare_ms={d["split"]: d["bare_ms"] for d in done}, n=config.n)
+    tables["denoising"] = pd.DataFrame([row for d in done for row in d["denoising"]])
     caption = _caption(config, metric)
     for name, table in tables.items():
-        save_table(table, out, name, caption[name], shown=None if name == "cost" else _display(name, table))
+        plain = name in ("cost", "denoising")
+        save_table(table, out, name, caption[name], shown=None if plain else _display(name, table))
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.metric),
         "certify_wall_seconds": round(certify_seconds, 1),
-        "certify_seconds_per_split": {split: round(seconds, 1) for split, seconds, _, _ in done},
-        "bare_forward_ms": {split: round(bare, 3) for split, _, bare, _ in done},
+        "certify_seconds_per_split": {d["split"]: round(d["seconds"], 1) for d in done},
+        "bare_forward_ms": {d["split"]: round(d["bare_ms"], 3) for d in done},
         "wall_seconds": round(time.perf_counter() - start, 1),
         "torch_threads_per_worker": config.threads,
         "cpus": os.cpu_count(),
@@ -173,15 +192,14 @@ def claim_tables(
 ) -> dict[str, pd.DataFrame]:
     """The run's tables from per-image rows with split, base and photo columns (see `with_context`)."""
     present = set(rows["defence"])
-    main = rows[rows["defence"].isin([d for d in DEFENCES if d in present])]
-    tables = {"main_table": interval_table(main, ["split", "defence"], higher_is_better=higher_is_better, config=boot)}
+    every = interval_table(rows, ["split", "defence"], higher_is_better=higher_is_better, config=boot)
+    tables = {"main_table": _rows_of(every, [d for d in DEFENCES if d in present])}
     pairs = [p for p in PAIRS if set(p) <= present]
     tables["differences"] = paired_differences(
         rows, pairs, by=["split"], higher_is_better=higher_is_better, config=boot
     )
     if set(ABLATION_ROWS) <= present:
-        cells = rows[rows["defence"].isin(ABLATION_ROWS)]
-        ablation = interval_table(cells, ["split", "defence"], higher_is_better=higher_is_better, config=boot)
+        ablation = _rows_of(every, ABLATION_ROWS)
         cell_of = {kind: cell for cell, kind in ABLATION.items()}
         ablation.insert(2, "architecture", ablation["defence"].map(lambda d: cell_of.get(d, ("none", ""))[0]))
         ablation.insert(3, "loss", ablation["defence"].map(lambda d: cell_of.get(d, ("", "none (no denoiser)"))[1]))
@@ -195,6 +213,15 @@ def claim_tables(
         tables["ablation_effects"] = pd.concat(effects, ignore_index=True)
     tables["cost"] = cost_table(rows, bare_ms, n)
     return tables
+
+
+def _rows_of(table: pd.DataFrame, defences) -> pd.DataFrame:
+    """The rows of `defences` in the order given, splits in their order of appearance."""
+    order = {d: k for k, d in enumerate(defences)}
+    splits = {s: k for k, s in enumerate(dict.fromkeys(table["split"]))}
+    picked = table[table["defence"].isin(order)]
+    key = picked["split"].map(splits) * len(order) + picked["defence"].map(order)
+    return picked.loc[key.sort_values(kind="stable").index].reset_index(drop=True)
 
 
 def cost_table(rows: pd.DataFrame, bare_ms: dict[str, float], n: int) -> pd.DataFrame:
@@ -259,4 +286,6 @@ def _caption(config: Claim, metric) -> dict[str, str]:
         f"{common} 'decided': the intervals exclude 0.",
         "cost": f"{setting_text}. Seconds per image / noise samples per image, and its ratio to the bare metric "
         "forward on a batch of 16 noisy images timed in the same worker process.",
+        "denoising": f"{setting_text}. PSNR (dB) against the clean image of one seeded noisy draw per image and of "
+        "its denoised version, and the mean |metric(denoised) - metric(clean)| (what the target loss keeps small).",
     }

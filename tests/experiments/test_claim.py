@@ -107,7 +107,8 @@ def test_end_to_end_with_workers(tmp_path):
     assert record["workers"] == 2 and set(record["bare_forward_ms"]) == {"train", "test"}
     assert (tables["main_table"]["images"] == 5).all() and (tables["main_table"]["photos"] == 0).all()
     assert tables["main_table"]["srocc_photo_lo"].isna().all()  # KonIQ has no reference photos
-    for name in ("main_table", "differences", "ablation", "ablation_effects", "cost"):
+    assert set(tables["denoising"]["defence"]) == {"dms", "dms-iqa", "dncnn-full", "unet-mse"}
+    for name in ("main_table", "differences", "ablation", "ablation_effects", "cost", "denoising"):
         text = (tmp_path / "out" / f"{name}.md").read_text()
         assert "sigma=0.12" in text and "|" in text
         assert len(pd.read_csv(tmp_path / "out" / f"{name}.csv")) == len(tables[name])
