@@ -34,6 +34,7 @@ import torch
 from msbiqa.experiments.defences import DEFENCES, KNOWN, LABELS
 from msbiqa.models.denoisers import ABLATION
 from msbiqa.report.evidence import INTERVAL_NOTE, SIGN_NOTE, formatted, interval_table, paired_differences, with_context
+from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import DELTA_NOTE, save_table
 from msbiqa.report.uncertainty import Bootstrap
 from msbiqa.settings import setting
@@ -171,6 +172,8 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     for name, table in tables.items():
         plain = name in ("cost", "denoising")
         save_table(table, out, name, caption[name], shown=None if plain else _display(name, table))
+    figure = claim_figure(tables)
+    save_figure(figure, out, "claim")
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.metric),
@@ -213,6 +216,42 @@ def claim_tables(
         tables["ablation_effects"] = pd.concat(effects, ignore_index=True)
     tables["cost"] = cost_table(rows, bare_ms, n)
     return tables
+
+
+def claim_figure(tables: dict[str, pd.DataFrame]):
+    """One column per split: SROCC and mean delta of every defence, and the paired SROCC differences (the
+    main comparisons and the ablation's factor effects), each with its image (thick) and photo (thin) interval."""
+    import matplotlib.pyplot as plt
+
+    from msbiqa.report.plots import plot_intervals
+
+    every = pd.concat([tables["main_table"], tables.get("ablation", tables["main_table"])]).drop_duplicates(
+        ["split", "defence"]
+    )
+    every = every.assign(label=every["defence"].map(lambda d: LABELS.get(d, d)))
+    diffs = tables["differences"]
+    if "ablation_effects" in tables:
+        diffs = pd.concat([diffs, tables["ablation_effects"]], ignore_index=True)
+    diffs = diffs.assign(label=diffs["comparison"].map(comparison_label))
+    splits = list(dict.fromkeys(every["split"]))
+    fig, axes = plt.subplots(3, len(splits), figsize=(7 * len(splits), 11), squeeze=False)
+    for col, split in enumerate(splits):
+        rows = every[every["split"] == split]
+        plot_intervals(axes[0, col], rows, "srocc", x="label")
+        axes[0, col].set(title=f"{split}: SROCC vs MOS (higher = agrees)", ylabel="SROCC")
+        certified = rows[rows["mean_delta"].notna()]
+        plot_intervals(axes[1, col], certified, "mean_delta", x="label")
+        axes[1, col].set(title="mean certified delta", ylabel="delta")
+        pairs = diffs[diffs["split"] == split]
+        if len(pairs):
+            plot_intervals(axes[2, col], pairs, "srocc", x="label")
+            axes[2, col].axhline(0, color="0.5", lw=1)
+        axes[2, col].set(title="paired SROCC differences", ylabel="Δ SROCC")
+        for ax in axes[:, col]:
+            ax.tick_params(axis="x", rotation=25, labelsize=8)
+    fig.suptitle("thick bars: 95 % bootstrap interval over images; thin bars: over reference photos", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _rows_of(table: pd.DataFrame, defences) -> pd.DataFrame:

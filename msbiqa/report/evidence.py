@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from msbiqa.report import tables
 from msbiqa.report.correlations import fit_logistic, logistic4
 from msbiqa.report.uncertainty import Bootstrap, Interval, bootstrap, paired_difference
 
@@ -41,8 +42,8 @@ INTERVAL_NOTE = (
     "photo move together; only where the data set has reference photos)"
 )
 SIGN_NOTE = (
-    "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated); "
-    "fidelity = agreement of the defended score with the undefended base score (label-free, PLCC linear)"
+    f"{tables.SIGN_NOTE}; fidelity = agreement of the defended score with the undefended base score (label-free, "
+    "PLCC linear)"
 )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
+SIGN_NOTE = "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated)"
 
 
 def _cell(value, fmt: str) -> str:
@@ -59,17 +60,22 @@ def save_table(
     return df
 
 
-def summarize_certificates(per_image: pd.DataFrame, by: list[str], correlations) -> pd.DataFrame:
+def summarize_certificates(
+    per_image: pd.DataFrame, by: list[str], correlations, *, higher_is_better: bool = True
+) -> pd.DataFrame:
     """One row per group of `by`: correlations of the (defended) score with MOS, and certificate statistics.
 
     `per_image` has columns mos, score, delta, width, certified and optionally seconds (per image; see
     `msbiqa.experiments.comparison.certify_dataset`);
-    `correlations(pred, mos)` returns srocc, plcc, krocc. Mean/median delta and mean width are taken over
-    certified images only, so a defence that abstains is judged by `certified` (the certified fraction).
+    `correlations(pred, mos)` returns srocc, plcc, krocc. Correlations are sign-corrected: a lower-is-better
+    metric's scores are negated first, so higher always means agrees with MOS (say so in captions:
+    SIGN_NOTE). Mean/median delta and mean width are taken over certified images only, so a defence that
+    abstains is judged by `certified` (the certified fraction). Intervals: `msbiqa.report.evidence`.
     """
+    sign = 1.0 if higher_is_better else -1.0
     rows = []
     for key, group in per_image.groupby(by, sort=False):
-        corr = correlations(group["score"].to_numpy(float), group["mos"].to_numpy(float))
+        corr = correlations(sign * group["score"].to_numpy(float), group["mos"].to_numpy(float))
         ok = group[group["certified"].astype(bool)]
         rows.append(
             {
