@@ -28,7 +28,7 @@ def run(args) -> int:
     from msbiqa.experiments.comparison import Comparison, compare_defences
     from msbiqa.experiments.engines import EngineOptions
     from msbiqa.models.metrics import load_metric
-    from msbiqa.report.tables import DELTA_NOTE, save_table
+    from msbiqa.report.tables import DELTA_NOTE, SIGN_NOTE, save_table
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -43,7 +43,8 @@ def run(args) -> int:
     )
     caption = (
         f"{args.dataset} {args.split}, metric {args.metric or 'default'}, n={config.n}, "
-        f"alpha={config.alpha}, eps = {config.eps_ratio} x sigma, seed {config.seed}. {DELTA_NOTE}."
+        f"alpha={config.alpha}, eps = {config.eps_ratio} x sigma, seed {config.seed}. {SIGN_NOTE}. {DELTA_NOTE}. "
+        "Intervals: `msbiqa claim`."
     )
     save_table(summary, out, "summary", caption)
     print(caption)

@@ -267,5 +267,6 @@ def compare_defences(
             ],
             ignore_index=True,
         )
-    summary = summarize_certificates(per_image, ["sigma", "eps", "defence"], correlations)
+    higher = bool(getattr(metric, "higher_is_better", True))
+    summary = summarize_certificates(per_image, ["sigma", "eps", "defence"], correlations, higher_is_better=higher)
     return summary, per_image

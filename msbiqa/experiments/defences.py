@@ -2,7 +2,8 @@
 
 none (the bare metric, nothing certified), MS (median smoothing, no denoiser), DMS (DnCNN trained with MSE),
 DMS-IQA (U-Net trained with MSE + rank + target through the metric) and binned RS (randomized smoothing of
-the binned score, the metric itself smoothed).
+the binned score, the metric itself smoothed). The ablation adds the other two cells of architecture x loss:
+dncnn-full (DnCNN, MSE + rank + target) and unet-mse (U-Net, MSE), each a denoiser kind of the same name.
 """
 
 from __future__ import annotations
@@ -16,27 +17,38 @@ from msbiqa.data.images import psnr
 from msbiqa.models.denoisers import KINDS, load_denoiser, weights_filename
 from msbiqa.smoothing.defended import DefendedMetric
 
-DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")
-LABELS = {"none": "none", "ms": "MS", "dms": "DMS", "dms-iqa": "DMS-IQA", "binned-rs": "binned RS"}
-DENOISED = ("dms", "dms-iqa")  # the defences whose name is also a denoiser kind
+DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")  # the method's main table
+ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architecture x loss, one factor at a time
+KNOWN = DEFENCES + ABLATION_DEFENCES
+LABELS = {
+    "none": "none",
+    "ms": "MS",
+    "dms": "DMS",
+    "dms-iqa": "DMS-IQA",
+    "binned-rs": "binned RS",
+    "dncnn-full": "DnCNN, full loss",
+    "unet-mse": "U-Net, MSE",
+}
+DENOISED = ("dms", "dms-iqa", *ABLATION_DEFENCES)  # the defences whose name is also a denoiser kind
 
 
 def check_defences(defences) -> list[str]:
-    """`defences` as a list, each one of DEFENCES."""
-    unknown = [d for d in defences if d not in DEFENCES]
+    """`defences` as a list, each one of KNOWN (the main table's and the ablation's)."""
+    unknown = [d for d in defences if d not in KNOWN]
     if unknown:
-        raise ValueError(f"unknown defence(s) {unknown}; choose from {DEFENCES}")
+        raise ValueError(f"unknown defence(s) {unknown}; choose from {KNOWN}")
     return list(defences)
 
 
 def load_defence(
     defence: str, metric, sigma: float, denoisers: str | Path = "shipped", device=None, *, foreign: bool = False
 ) -> DefendedMetric:
-    """`metric` defended as `defence` at `sigma`: through DnCNN for DMS, the U-Net for DMS-IQA, no denoiser else.
+    """`metric` defended as `defence` at `sigma`: through the denoiser of that kind for DMS, DMS-IQA and the
+    ablation's dncnn-full and unet-mse, no denoiser else.
 
     `denoisers` is "shipped" (msbiqa's weights) or a folder with files named as `weights_filename(kind, sigma)`,
     in a subfolder named after the metric (`metric_folder`) when one is there (denoisers trained per metric).
-    A DMS-IQA denoiser trained through another metric is refused unless `foreign`.
+    A denoiser trained through another metric (DMS-IQA, dncnn-full) is refused unless `foreign`.
     """
     check_defences([defence])
     denoiser = resolve_denoiser(defence if defence in DENOISED else None, metric, sigma, denoisers, device)

@@ -33,7 +33,11 @@ class TrainConfig:
     `width` or a `w_*` weight is given; they are resolved into `arch`, `hparams` and `weights`.
     """
 
-    kind: str = setting("dms", "dms: DnCNN, MSE; dms-iqa: U-Net, MSE + rank + target", choices=sorted(KINDS))
+    kind: str = setting(
+        "dms",
+        "dms: DnCNN, MSE; dms-iqa: U-Net, MSE + rank + target; dncnn-full, unet-mse: the ablation's other two",
+        choices=sorted(KINDS),
+    )
     sigma: float = setting(0.12, "training noise std on [0, 1] images")
     metric: str | None = setting(None, "base metric of the rank/target losses (default: the project's)")
     metric_weights: str | None = setting(None, "weights file of the base metric (default: shipped)")
@@ -51,11 +55,11 @@ class TrainConfig:
     seed: int = setting(0, "seed of init, crops, noise and order")
     amp: bool = setting(False, "bf16 autocast (CUDA, or CPUs with AMX/AVX512-BF16)")
     init: str | None = setting(None, "weights file of the same architecture to start from")
-    depth: int | None = setting(None, "DnCNN layers / U-Net downsamplings (default 17 / 3)")
-    width: int | None = setting(None, "DnCNN channels / U-Net base channels (default 64 / 32)")
+    depth: int | None = setting(None, "DnCNN layers / U-Net downsamplings (default 10 / 3)")
+    width: int | None = setting(None, "DnCNN channels / U-Net base channels (default 24 / 16)")
     w_mse: float | None = setting(None, "MSE weight (default 1)")
-    w_rank: float | None = setting(None, "ranking-loss weight (default: 0 for dms, 1 for dms-iqa)")
-    w_target: float | None = setting(None, "target-loss weight (default: 0 for dms, 16 for dms-iqa)")
+    w_rank: float | None = setting(None, "ranking-loss weight (default: 0 for MSE kinds, 4 for dms-iqa, dncnn-full)")
+    w_target: float | None = setting(None, "target-loss weight (default: 0 for MSE kinds, 256 for the full loss)")
     arch: str = field(init=False)
     hparams: dict = field(init=False)
     weights: dict = field(init=False)

@@ -24,9 +24,21 @@ from msbiqa.models.metrics.base import load_tensors
 FORMAT = "msbiqa-denoiser"
 FORMAT_VERSION = 1
 DEFAULT_SIGMA = 0.12
+DNCNN_SHAPE = {"depth": 10, "channels": 24}  # lighter than Salman et al.'s DnCNN-17/64: ~9x fewer MACs per pixel
+UNET_SHAPE = {"depth": 3, "width": 16}
+FULL_LOSS = LossWeights(mse=1.0, rank=4.0, target=256.0)  # DMS-IQA's objective: MSE + rank + target
 KINDS = {  # kind -> (architecture, hyper-parameters, loss weights it is trained with)
-    "dms": ("dncnn", {"depth": 17, "channels": 64}, LossWeights(mse=1.0)),
-    "dms-iqa": ("unet", {"depth": 3, "width": 32}, LossWeights(mse=1.0, rank=1.0, target=16.0)),
+    "dms": ("dncnn", DNCNN_SHAPE, LossWeights(mse=1.0)),
+    "dncnn-full": ("dncnn", DNCNN_SHAPE, FULL_LOSS),
+    "unet-mse": ("unet", UNET_SHAPE, LossWeights(mse=1.0)),
+    "dms-iqa": ("unet", UNET_SHAPE, FULL_LOSS),
+}
+# The ablation of the method's two changes over DMS, one factor at a time: (architecture, loss) -> kind.
+ABLATION = {
+    ("DnCNN", "MSE"): "dms",
+    ("DnCNN", "MSE + rank + target"): "dncnn-full",
+    ("U-Net", "MSE"): "unet-mse",
+    ("U-Net", "MSE + rank + target"): "dms-iqa",
 }
 _WEIGHTS_FILE = re.compile(r"^(" + "|".join(map(re.escape, KINDS)) + r")-sigma(\d+(?:\.\d+)?)\.pt$")
 

@@ -78,3 +78,31 @@ def noisy_samples(defended, image: torch.Tensor, count: int, seed: int = 0):
     device = next(defended.denoiser.parameters()).device
     with torch.inference_mode():
         return noisy, defended.denoiser(noisy.to(device)).clamp(0.0, 1.0).cpu()
+
+
+def plot_intervals(ax, table, statistic: str, x: str, hue: str | None = None, label: str | None = None):
+    """Point estimates of `statistic` per row of an interval table (`msbiqa.report.evidence`) with the 95 %
+    image-bootstrap interval as a thick bar and the photo-bootstrap interval, where present, as a thin one.
+
+    `x` is categorical (evenly spaced, in order of appearance) unless numeric; rows of one `hue` value share a
+    colour and are dodged sideways so that their intervals do not overlap.
+    """
+    hues = list(dict.fromkeys(table[hue])) if hue else [None]
+    numeric = np.issubdtype(np.asarray(table[x]).dtype, np.number)
+    ticks = sorted(set(table[x])) if numeric else list(dict.fromkeys(table[x]))
+    step = min(np.diff(ticks)) if numeric and len(ticks) > 1 else 1.0
+    width = 0.6 * step / max(len(hues), 1)
+    for k, value in enumerate(hues):
+        rows = table if hue is None else table[table[hue] == value]
+        base = np.array([t if numeric else ticks.index(t) for t in rows[x]], dtype=float)
+        pos = base + (k - (len(hues) - 1) / 2) * width
+        est = rows[statistic].to_numpy(float)
+        image = np.abs(np.vstack([rows[f"{statistic}_lo"], rows[f"{statistic}_hi"]]).astype(float) - est)
+        line = ax.errorbar(pos, est, yerr=image, fmt="o", capsize=3, lw=2, label=str(value) if hue else label)
+        lo, hi = rows.get(f"{statistic}_photo_lo"), rows.get(f"{statistic}_photo_hi")
+        if lo is not None and np.isfinite(lo.to_numpy(float)).any():
+            photo = np.abs(np.vstack([lo, hi]).astype(float) - est)
+            ax.errorbar(pos, est, yerr=photo, fmt="none", lw=0.8, capsize=6, color=line[0].get_color(), alpha=0.7)
+    if not numeric:
+        ax.set_xticks(range(len(ticks)), [str(t) for t in ticks])
+    return ax

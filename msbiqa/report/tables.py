@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
+SIGN_NOTE = "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated)"
 
 
 def _cell(value, fmt: str) -> str:
@@ -42,27 +43,40 @@ def _whole(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and values.size > 0 and bool(np.all(values == np.round(values)))
 
 
-def save_table(df: pd.DataFrame, out: str | Path, name: str, caption: str = "", digits: int = 3) -> pd.DataFrame:
-    """Write `out/name.csv` (full precision) and `out/name.md` (caption, then the table); return `df`."""
+def save_table(
+    df: pd.DataFrame,
+    out: str | Path,
+    name: str,
+    caption: str = "",
+    digits: int = 3,
+    shown: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Write `out/name.csv` (full precision) and `out/name.md` (caption, then the table, or `shown`: a display
+    form of it such as values with their intervals); return `df`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / f"{name}.csv", index=False)
-    text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df, digits)
+    text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df if shown is None else shown, digits)
     (out / f"{name}.md").write_text(text)
     return df
 
 
-def summarize_certificates(per_image: pd.DataFrame, by: list[str], correlations) -> pd.DataFrame:
+def summarize_certificates(
+    per_image: pd.DataFrame, by: list[str], correlations, *, higher_is_better: bool = True
+) -> pd.DataFrame:
     """One row per group of `by`: correlations of the (defended) score with MOS, and certificate statistics.
 
     `per_image` has columns mos, score, delta, width, certified and optionally seconds (per image; see
     `msbiqa.experiments.comparison.certify_dataset`);
-    `correlations(pred, mos)` returns srocc, plcc, krocc. Mean/median delta and mean width are taken over
-    certified images only, so a defence that abstains is judged by `certified` (the certified fraction).
+    `correlations(pred, mos)` returns srocc, plcc, krocc. Correlations are sign-corrected: a lower-is-better
+    metric's scores are negated first, so higher always means agrees with MOS (say so in captions:
+    SIGN_NOTE). Mean/median delta and mean width are taken over certified images only, so a defence that
+    abstains is judged by `certified` (the certified fraction). Intervals: `msbiqa.report.evidence`.
     """
+    sign = 1.0 if higher_is_better else -1.0
     rows = []
     for key, group in per_image.groupby(by, sort=False):
-        corr = correlations(group["score"].to_numpy(float), group["mos"].to_numpy(float))
+        corr = correlations(sign * group["score"].to_numpy(float), group["mos"].to_numpy(float))
         ok = group[group["certified"].astype(bool)]
         rows.append(
             {

@@ -6,7 +6,7 @@ import torch
 from support import tiny_train_config
 
 from msbiqa.models.denoiser_training import TrainConfig, train_denoiser
-from msbiqa.models.denoisers import build_denoiser, load_denoiser, weights_filename
+from msbiqa.models.denoisers import ABLATION, KINDS, build_denoiser, load_denoiser, weights_filename
 from msbiqa.models.losses import DenoiserObjective, LossWeights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -16,10 +16,15 @@ def test_config_defaults_per_kind():
     dms, iqa = TrainConfig(kind="dms"), TrainConfig(kind="dms-iqa")
     assert (dms.arch, dms.hparams, dms.weights) == (
         "dncnn",
-        {"depth": 17, "channels": 64},
+        {"depth": 10, "channels": 24},
         {"mse": 1.0, "rank": 0.0, "target": 0.0},
     )
     assert iqa.arch == "unet" and iqa.weights["rank"] > 0 and iqa.weights["target"] > 0
+    # the ablation: each other kind differs from DMS or DMS-IQA in one factor only
+    full, mse = TrainConfig(kind="dncnn-full"), TrainConfig(kind="unet-mse")
+    assert (full.arch, full.hparams, full.weights) == (dms.arch, dms.hparams, iqa.weights)
+    assert (mse.arch, mse.hparams, mse.weights) == (iqa.arch, iqa.hparams, dms.weights)
+    assert set(ABLATION.values()) == set(KINDS)
     with pytest.raises(ValueError, match="unknown denoiser kind"):
         TrainConfig(kind="bm3d")
     assert weights_filename("dms-iqa", 0.12) == "dms-iqa-sigma0.12.pt"

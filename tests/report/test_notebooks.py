@@ -16,7 +16,7 @@ NOTEBOOKS = sorted(p.stem for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
 TINY = {
-    "*": {"alpha": 0.01, "n": 24, "images": 4, "device": "cpu"},
+    "*": {"alpha": 0.01, "n": 24, "images": 4, "device": "cpu", "resamples": 50},
     "00": {"n": 40, "sigmas": [0.12], "eps_values": [0.05], "interactive": True},  # the sliders' cell runs too
     "01": {
         "n": 40,
@@ -66,7 +66,7 @@ EXPECTED = {  # notebook -> files it must write (besides run.json and the execut
         "dms-sigma0.12.pt",
         "tinyiqa/dms-iqa-sigma0.12.pt",  # trained through the metric: one folder per metric
     ],
-    "03_main_table": ["main_table.csv", "main_table.md", "main_table.png"],
+    "03_main_table": ["main_table.csv", "main_table.md", "main_table.png", "differences.csv", "differences.md"],
     "04_sigma_tradeoff": ["sigma_tradeoff.csv", "sigma_tradeoff.png"],
     "05_attacks": ["attacks.csv", "attacks_per_image.csv", "attacks.png"],
     "06_defended_metric_as_loss": ["metric_as_loss.csv", "metric_as_loss.png"],
@@ -160,12 +160,20 @@ def test_main_table_and_tradeoff_numbers(results):
     assert_correlations(main)
     assert ((main["certified"] >= 0) & (main["certified"] <= 1)).all()
     assert (main["mean_delta"].dropna() >= 0).all() and main.loc[main["defence"] == "MS", "certified"].item() == 1
-    assert "delta = max(upper - median, median - lower)" in (results[0] / "03_main_table" / "main_table.md").read_text()
+    text = (results[0] / "03_main_table" / "main_table.md").read_text()
+    assert "delta = max(upper - median, median - lower)" in text and "higher = agrees with MOS" in text
+    assert "[ ] over images" in text
+    ok = main["srocc"].notna()
+    assert (main.loc[ok, "srocc_lo"] <= main.loc[ok, "srocc"] + 1e-9).all()
+    assert (main.loc[ok, "srocc"] <= main.loc[ok, "srocc_hi"] + 1e-9).all()
+    diffs = table(results, "03_main_table", "differences.csv")
+    assert list(diffs["comparison"]) == ["DMS-IQA − MS", "DMS-IQA − DMS"]
     per_image = next((results[0] / "03_main_table").glob("per_image_*.csv"))
     assert_bounds_ordered(pd.read_csv(per_image).query("defence in ['ms', 'dms', 'dms-iqa']"))
     tradeoff = table(results, "04_sigma_tradeoff", "sigma_tradeoff.csv")
     assert sorted(tradeoff["sigma"].unique()) == [0.12, 0.25]
     assert_correlations(tradeoff)
+    assert {"srocc_lo", "srocc_hi", "fidelity_srocc", "mean_delta_photo_lo"} <= set(tradeoff.columns)
 
 
 def test_attack_loss_and_performance_numbers(results):

@@ -43,3 +43,17 @@ def test_summary_counts_certified_rows_only():
     s = summarize_certificates(rows, ["defence"], corr).set_index("defence")
     assert s.loc["a", "srocc"] == pytest.approx(1) and s.loc["b", "srocc"] == pytest.approx(-1)
     assert s.loc["b", "certified"] == 0.5 and s.loc["b", "mean_delta"] == 0 and s.loc["a", "mean_width"] == 2
+
+
+def test_summary_correlations_are_sign_corrected():
+    rows = pd.DataFrame(
+        {"defence": ["a"] * 4, "mos": [1, 2, 3, 4], "score": [9.0, 7.0, 4.0, 1.0], "delta": 1.0, "width": 2.0}
+    ).assign(certified=True)
+
+    def corr(pred, mos):
+        rho = float(pd.Series(pred).corr(pd.Series(mos), method="spearman"))
+        return {"srocc": rho, "plcc": rho, "krocc": rho}
+
+    assert summarize_certificates(rows, ["defence"], corr)["srocc"].item() == pytest.approx(-1)
+    lower = summarize_certificates(rows, ["defence"], corr, higher_is_better=False)  # e.g. PIQE, BRISQUE, NIQE
+    assert lower["srocc"].item() == pytest.approx(1)

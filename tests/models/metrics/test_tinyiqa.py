@@ -65,3 +65,13 @@ def test_default_metric_scores_keep_fp32_resolution_under_bf16_autocast(default_
 def test_metric_rejects_non_batches(default_metric):
     with pytest.raises(ValueError, match="Bx3xHxW"):
         default_metric(torch.rand(3, 32, 32))
+
+
+def test_pooled_statistics_match_welford():
+    from msbiqa.models.metrics.tinyiqa import spatial_mean_var
+
+    h = torch.rand(3, 5, 17, 11, generator=torch.Generator().manual_seed(0)) * 4 + 100  # a large mean: cancellation
+    mean, var = spatial_mean_var(h)
+    ref_var, ref_mean = torch.var_mean(h, dim=(2, 3), correction=0)
+    torch.testing.assert_close(mean, ref_mean)
+    torch.testing.assert_close(var, ref_var, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,122 @@
+"""Bootstrap intervals of any per-image statistic: over images, over clusters of images, and paired.
+
+A correlation over a few hundred images is a statistic of a sample. `bootstrap` gives its 95 % interval with
+`scipy.stats.bootstrap`, resampling either images or whole clusters (all distorted versions of one reference
+photo move together, so a cluster bootstrap over photos is the honest interval when photos are few). A
+statistic is any function of an index array of images returning one number or a vector, so several
+statistics, or the difference of one statistic between two defences, share the same resamples: a paired
+comparison (`paired_difference`) is the bootstrap of the difference itself, and the difference of a defence
+with itself is exactly 0 in every resample.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from msbiqa.settings import setting
+
+Statistic = Callable[[np.ndarray], "float | np.ndarray"]
+
+
+@dataclass
+class Bootstrap:
+    """How intervals are computed: `resamples` draws, two-sided `confidence`, percentile or BCa, a fixed seed
+    (the same seed gives the same resamples for every statistic of the same images)."""
+
+    resamples: int = setting(1000, "bootstrap resamples per interval")
+    confidence: float = setting(0.95, "confidence level of the intervals")
+    method: str = setting("percentile", "percentile or BCa", choices=["percentile", "BCa"])
+    seed: int = setting(0, "seed of the resampling")
+
+    def __post_init__(self):
+        if self.resamples < 2 or not 0 < self.confidence < 1 or self.method not in ("percentile", "BCa"):
+            raise ValueError(
+                f"need resamples >= 2, 0 < confidence < 1 and method percentile or BCa; got {self.resamples}, "
+                f"{self.confidence}, {self.method!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic's value on all images and its bootstrap interval [low, high] (arrays for vector statistics)."""
+
+    estimate: float | np.ndarray
+    low: float | np.ndarray
+    high: float | np.ndarray
+
+
+def cluster_members(clusters: Sequence) -> list[np.ndarray]:
+    """Image indices of each cluster, clusters in order of first appearance."""
+    labels = np.asarray(clusters)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    return [np.flatnonzero(inverse == k) for k in order]
+
+
+def bootstrap(
+    statistic: Statistic, n_images: int, *, clusters: Sequence | None = None, config: Bootstrap | None = None
+) -> Interval:
+    """`statistic(indices)` on all `n_images` images and its bootstrap interval.
+
+    Without `clusters` images are resampled with replacement. With `clusters` (one label per image, e.g. the
+    reference photo) whole clusters are resampled with replacement and every image of a drawn cluster is
+    taken, as often as the cluster was drawn. A statistic that is constant over resamples gets the interval
+    [value, value] (percentile method; BCa is undefined there and gives NaN).
+    """
+    c = config or Bootstrap()
+    if n_images < 2:
+        raise ValueError(f"a bootstrap needs at least 2 images, got {n_images}")
+    estimate = np.asarray(statistic(np.arange(n_images)), dtype=float)
+    if clusters is None:
+        data, index = np.arange(n_images), None
+    else:
+        if len(clusters) != n_images:
+            raise ValueError(f"clusters has {len(clusters)} labels for {n_images} images")
+        members = cluster_members(clusters)
+        if len(members) < 2:
+            raise ValueError("a cluster bootstrap needs at least 2 clusters; use the image bootstrap")
+        data, index = np.arange(len(members)), members
+
+    def resampled(picks: np.ndarray) -> np.ndarray:
+        picks = np.asarray(picks, dtype=int)
+        return np.asarray(statistic(picks if index is None else np.concatenate([index[k] for k in picks])), float)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # constant statistic: [value, value] is right
+        result = stats.bootstrap(
+            (data,),
+            resampled,
+            vectorized=False,
+            n_resamples=c.resamples,
+            confidence_level=c.confidence,
+            method=c.method,
+            rng=np.random.default_rng(c.seed),
+        )
+    low, high = result.confidence_interval
+    if estimate.ndim == 0:
+        return Interval(float(estimate), float(low), float(high))
+    return Interval(estimate, np.asarray(low, float), np.asarray(high, float))
+
+
+def paired_difference(
+    statistic_a: Statistic,
+    statistic_b: Statistic,
+    n_images: int,
+    *,
+    clusters: Sequence | None = None,
+    config: Bootstrap | None = None,
+) -> Interval:
+    """The bootstrap of statistic_a - statistic_b, both evaluated on the same resample of the same images
+    (e.g. SROCC of two defences on one image set): the interval of the paired difference, not of two
+    independent estimates."""
+    return bootstrap(
+        lambda idx: np.asarray(statistic_a(idx), float) - np.asarray(statistic_b(idx), float),
+        n_images,
+        clusters=clusters,
+        config=config,
+    )

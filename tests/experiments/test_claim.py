@@ -1,0 +1,114 @@
+"""The decisive comparison: tables from per-image rows (main table, paired differences, ablation and its factor
+effects, cost), and one tiny end-to-end run with worker processes on a KonIQ-layout folder."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from msbiqa.experiments.claim import ABLATION_ROWS, FACTORS, Claim, claim_tables, image_count, run_claim
+from msbiqa.report.evidence import with_context
+from msbiqa.report.uncertainty import Bootstrap
+
+DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs", "dncnn-full", "unet-mse")
+
+
+def synthetic_rows(n=30):
+    """Rows of every defence on two splits; the U-Net cells are less noisy than the DnCNN ones."""
+    rng = np.random.default_rng(0)
+    noise = {"none": 1, "ms": 20, "dms": 15, "dncnn-full": 15, "unet-mse": 5, "dms-iqa": 5, "binned-rs": 25}
+    out = []
+    for split in ("test", "test-ood"):
+        mos = rng.uniform(0, 100, n)
+        for d in DEFENCES:
+            score = mos + rng.normal(0, noise[d], n)
+            out += [
+                {
+                    "split": split,
+                    "sigma": 0.12,
+                    "defence": d,
+                    "image": f"{split}{i}",
+                    "mos": mos[i],
+                    "score": score[i],
+                    "delta": np.nan if d == "none" else 2.0,
+                    "certified": d != "none",
+                    "seconds": 0.5,
+                    "photo": f"p{i % 3}",
+                }
+                for i in range(n)
+            ]
+    frame = pd.DataFrame(out)
+    return pd.concat([with_context(g, by=("split",)) for _, g in frame.groupby("split")], ignore_index=True)
+
+
+def test_tables_cover_main_differences_ablation_and_cost():
+    tables = claim_tables(
+        synthetic_rows(), True, Bootstrap(resamples=100), bare_ms={"test": 2.0, "test-ood": 2.0}, n=50
+    )
+    assert set(tables) == {"main_table", "differences", "ablation", "ablation_effects", "cost"}
+    main = tables["main_table"]
+    assert list(main["defence"].unique()) == ["none", "ms", "dms", "dms-iqa", "binned-rs"]
+    assert set(main["split"]) == {"test", "test-ood"} and (main["photos"] == 3).all()
+    diff = tables["differences"]
+    assert list(diff["comparison"].unique()) == ["dms-iqa - ms", "dms-iqa - dms"]
+    assert diff.set_index(["split", "comparison"]).loc[("test", "dms-iqa - ms"), "srocc"] > 0
+    ablation = tables["ablation"]
+    assert set(ablation["defence"]) == set(ABLATION_ROWS)
+    assert set(zip(ablation["architecture"], ablation["loss"])) >= {("DnCNN", "MSE"), ("U-Net", "MSE + rank + target")}
+    effects = tables["ablation_effects"].set_index(["split", "factor", "held_fixed"])
+    assert len(effects) == 2 * len(FACTORS)
+    assert effects.loc[("test", "architecture", "MSE"), "srocc"] > 0  # U-Net less noisy than DnCNN here
+    cost = tables["cost"].set_index(["split", "defence"])
+    assert cost.loc[("test", "ms"), "ms_per_sample"] == pytest.approx(10.0)  # 0.5 s / 50 samples
+    assert cost.loc[("test", "binned-rs"), "ratio_to_bare"] == pytest.approx(500 / 66 / 2.0)
+
+
+def test_without_the_ablation_cells_only_main_tables():
+    rows = synthetic_rows()
+    rows = rows[rows["defence"].isin(["none", "ms", "dms-iqa"])]
+    tables = claim_tables(rows, True, Bootstrap(resamples=50), bare_ms={"test": 1.0, "test-ood": 1.0}, n=50)
+    assert "ablation" not in tables and list(tables["differences"]["comparison"].unique()) == ["dms-iqa - ms"]
+
+
+def test_image_count_option():
+    assert image_count("all") is None and image_count("60") == 60
+    with pytest.raises(ValueError, match="positive whole number or 'all'"):
+        image_count("0")
+
+
+def test_end_to_end_with_workers(tmp_path):
+    root = tmp_path / "koniq"
+    names = [f"{1000 + i}.png" for i in range(10)]
+    (root / "512x384").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.8, size=(32, 32, 3))
+    for i, name in enumerate(names):  # one texture, blurred and noised more and more
+        pixels = np.clip(base + rng.normal(0, 0.03 * i, base.shape), 0, 1)
+        Image.fromarray((pixels * 255).astype(np.uint8)).save(root / "512x384" / name)
+    sets = ["training"] * 5 + ["test"] * 5
+    pd.DataFrame({"image_name": names, "MOS": np.linspace(90, 10, 10), "SD": 0.5, "set": sets}).to_csv(
+        root / "koniq10k_distributions_sets.csv", index=False
+    )
+    config = Claim(
+        dataset="koniq10k",
+        root=str(root),
+        splits=["train", "test"],
+        images=None,
+        n=20,
+        eps=0.01,
+        alpha=0.05,
+        resamples=50,
+        defences=list(DEFENCES),
+    )
+    tables = run_claim(config, tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["workers"] == 2 and set(record["bare_forward_ms"]) == {"train", "test"}
+    assert (tables["main_table"]["images"] == 5).all() and (tables["main_table"]["photos"] == 0).all()
+    assert tables["main_table"]["srocc_photo_lo"].isna().all()  # KonIQ has no reference photos
+    assert set(tables["denoising"]["defence"]) == {"dms", "dms-iqa", "dncnn-full", "unet-mse"}
+    for name in ("main_table", "differences", "ablation", "ablation_effects", "cost", "denoising"):
+        text = (tmp_path / "out" / f"{name}.md").read_text()
+        assert "sigma=0.12" in text and "|" in text
+        assert len(pd.read_csv(tmp_path / "out" / f"{name}.csv")) == len(tables[name])

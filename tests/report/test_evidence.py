@@ -1,0 +1,106 @@
+"""Evidence tables: fast rank statistics agree with scipy, correlations are sign-corrected, fidelity compares
+with the base score, photos become clusters, and paired differences decide only clear gaps."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from msbiqa.report.evidence import (
+    STATISTICS,
+    average_ranks,
+    formatted,
+    interval_table,
+    kendall_b,
+    paired_differences,
+    pearson,
+    spearman,
+    with_context,
+)
+from msbiqa.report.uncertainty import Bootstrap
+
+FAST = Bootstrap(resamples=200, seed=0)
+
+
+def test_rank_statistics_match_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    x, y = np.round(rng.normal(size=60), 1), rng.normal(size=60)
+    np.testing.assert_allclose(average_ranks(x), stats.rankdata(x))
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert kendall_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert np.isnan(pearson(np.ones(5), y[:5])) and np.isnan(kendall_b(np.ones(5), y[:5]))
+
+
+class Photos:
+    """A stand-in data set whose table names each image's reference photo, as the embedded set's does."""
+
+    def __init__(self, n, photos=4):
+        self.table = pd.DataFrame({"name": [f"im{i}" for i in range(n)], "ref": [f"p{i % photos}" for i in range(n)]})
+
+
+def rows(n=48, sign=1.0, seed=0):
+    """Per-image rows of three defences: none (the base score), a good and a noisy defence, at one sigma."""
+    rng = np.random.default_rng(seed)
+    mos = rng.uniform(0, 100, n)
+    base = mos + rng.normal(0, 5, n)
+    scores = {"none": base, "good": base + rng.normal(0, 2, n), "noisy": base + rng.normal(0, 40, n)}
+    return pd.DataFrame(
+        [
+            {
+                "sigma": 0.1,
+                "defence": d,
+                "image": f"im{i}",
+                "mos": mos[i],
+                "score": sign * s[i],
+                "delta": np.nan if d == "none" else 1.0 + i % 3,
+                "certified": d != "none",
+            }
+            for d, s in scores.items()
+            for i in range(len(mos))
+        ]
+    )
+
+
+def test_table_has_intervals_fidelity_and_photo_clusters():
+    table = interval_table(with_context(rows(), Photos(48)), ["sigma", "defence"], config=FAST).set_index("defence")
+    assert list(table.index) == ["none", "good", "noisy"]
+    assert (table["images"] == 48).all() and (table["photos"] == 4).all()
+    assert table.loc["none", "fidelity_srocc"] == 1 and np.isnan(table.loc["none", "mean_delta"])
+    assert table.loc["good", "mean_delta"] == pytest.approx(2.0) and table.loc["good", "certified"] == 1
+    assert table.loc["good", "fidelity_srocc"] > table.loc["noisy", "fidelity_srocc"]
+    for name in STATISTICS:
+        ok = table[name].notna()
+        assert (table.loc[ok, f"{name}_lo"] <= table.loc[ok, name] + 1e-12).all()
+        assert (table.loc[ok, name] <= table.loc[ok, f"{name}_hi"] + 1e-12).all()
+        assert table.loc[ok, f"{name}_photo_lo"].notna().all()
+
+
+def test_lower_is_better_scores_are_sign_corrected():
+    up = interval_table(with_context(rows()), ["defence"], config=FAST)
+    down = interval_table(with_context(rows(sign=-1.0)), ["defence"], higher_is_better=False, config=FAST)
+    for name in ("srocc", "plcc", "krocc", "fidelity_srocc", "fidelity_plcc"):
+        np.testing.assert_allclose(down[name], up[name], atol=1e-6)
+    assert (down["srocc"] > 0.5).all()
+    raw = interval_table(with_context(rows(sign=-1.0)), ["defence"], config=FAST)  # the mistake this prevents
+    assert (raw["srocc"] < -0.5).all()
+
+
+def test_without_reference_photos_only_image_intervals():
+    table = interval_table(with_context(rows()), ["defence"], config=FAST)
+    assert (table["photos"] == 0).all() and table["srocc_photo_lo"].isna().all() and table["srocc_lo"].notna().all()
+    text = formatted(table, ["srocc"], ["defence"])["SROCC"].iloc[0]
+    assert text.count("[") == 1 and "{" not in text
+
+
+def test_paired_differences_decide_only_clear_gaps():
+    ctx = with_context(rows(), Photos(48))
+    pairs = [("good", "noisy"), ("good", "good"), ("good", "none")]
+    diff = paired_differences(ctx, pairs, by=["sigma"], config=FAST).set_index("comparison")
+    assert diff.loc["good - noisy", "srocc"] > 0 and diff.loc["good - noisy", "srocc_decided"]
+    assert diff.loc["good - noisy", "fidelity_srocc_decided"]
+    same = diff.loc["good - good"]
+    assert all(same[c] == 0 for c in ("srocc", "srocc_lo", "srocc_hi", "srocc_photo_lo", "srocc_photo_hi"))
+    assert not same["srocc_decided"] and not diff.loc["good - none", "mean_delta_decided"]  # NaN: nothing to decide
+    cell = formatted(diff.reset_index(), ["srocc"], ["comparison"])["SROCC"].iloc[0]
+    assert cell.count("[") == 1 and cell.count("{") == 1
