@@ -38,6 +38,7 @@ from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import DELTA_NOTE, save_table
 from msbiqa.report.uncertainty import Bootstrap
 from msbiqa.settings import setting
+from msbiqa.smoothing.validate import default_device
 
 PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"))
 ABLATION_ROWS = ("ms", *ABLATION.values())
@@ -76,6 +77,7 @@ class Claim:
     alpha: float = setting(0.001, "failure probability of each bound")
     seed: int = setting(0, "noise seed (common random numbers across defences)")
     denoisers: str = setting("shipped", "'shipped' or a folder of KIND-sigmaS.pt files")
+    device: str | None = setting(None, "cpu, cuda, ... (default: cuda if available); the worker processes share it")
     threads: int = setting(1, "CPU threads per worker process")
     resamples: int = setting(2000, "bootstrap resamples per interval")
 
@@ -91,9 +93,10 @@ def _certify_split(config: Claim, split: str, out: str) -> dict:
 
     torch.set_num_threads(config.threads)
     start = time.perf_counter()
+    device = default_device(config.device)
     dataset = load_dataset(config.dataset, root=config.root, split=split)
-    metric = load_metric(config.metric, device="cpu")
-    bare = bare_forward_ms(metric, dataset[0][0], config.sigma)
+    metric = load_metric(config.metric, device=device)
+    bare = bare_forward_ms(metric, dataset[0][0].to(device), config.sigma)
     rows = certify_dataset(
         metric,
         dataset,
@@ -106,7 +109,7 @@ def _certify_split(config: Claim, split: str, out: str) -> dict:
         seed=config.seed,
         denoisers=config.denoisers,
         out_csv=Path(out) / f"per_image_{split}.csv",
-        device="cpu",
+        device=device,
         progress=False,
     )
     seconds = time.perf_counter() - start
@@ -115,7 +118,9 @@ def _certify_split(config: Claim, split: str, out: str) -> dict:
         {
             "split": split,
             "defence": d,
-            **denoising_quality(load_defence(d, metric, config.sigma, config.denoisers), images, seed=config.seed),
+            **denoising_quality(
+                load_defence(d, metric, config.sigma, config.denoisers, device=device), images, seed=config.seed
+            ),
         }
         for d in config.defences
         if d in DENOISED
@@ -124,16 +129,16 @@ def _certify_split(config: Claim, split: str, out: str) -> dict:
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
-    """Median milliseconds per image of the bare metric on a batch of noisy copies (the sampler's CPU batch)."""
-    noisy = (
-        image[None] + sigma * torch.randn((batch, *image.shape), generator=torch.Generator().manual_seed(0))
-    ).clamp(0, 1)
+    """Median milliseconds per image of the bare metric on a batch of noisy copies (the sampler's CPU batch), on
+    the image's device."""
+    noise = torch.randn((batch, *image.shape), generator=torch.Generator().manual_seed(0)).to(image.device)
+    noisy = (image[None] + sigma * noise).clamp(0, 1)
     times = []
     with torch.inference_mode():
         metric(noisy)
         for _ in range(repeats):
             start = time.perf_counter()
-            metric(noisy)
+            float(metric(noisy).sum())  # waits for the device
             times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times)) / batch
 
@@ -143,6 +148,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     from msbiqa.data import load_dataset
     from msbiqa.models.metrics import load_metric
 
+    default_device(config.device)  # an unavailable device fails here, before any worker starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start, load_before = time.perf_counter(), os.getloadavg()
@@ -154,7 +160,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
         jobs = [pool.submit(_certify_split, config, split, str(out)) for split in config.splits]
         done = [job.result() for job in jobs]
     certify_seconds = time.perf_counter() - start
-    metric = load_metric(config.metric, device="cpu")
+    metric = load_metric(config.metric, device="cpu")  # only its name and direction are read here
     higher = bool(getattr(metric, "higher_is_better", True))
     rows = pd.concat(
         [

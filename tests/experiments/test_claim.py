@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from msbiqa.experiments.claim import ABLATION_ROWS, FACTORS, Claim, claim_tables, image_count, run_claim
@@ -112,3 +113,11 @@ def test_end_to_end_with_workers(tmp_path):
         text = (tmp_path / "out" / f"{name}.md").read_text()
         assert "sigma=0.12" in text and "|" in text
         assert len(pd.read_csv(tmp_path / "out" / f"{name}.csv")) == len(tables[name])
+
+
+def test_an_unavailable_device_fails_before_any_work(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="not available on this machine"):
+        run_claim(Claim(device="cuda"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
