@@ -1,4 +1,5 @@
-"""`msbiqa train-denoiser --kind dms|dms-iqa --sigma 0.12`: train a denoiser for (denoised) median smoothing."""
+"""`msbiqa train-denoiser --kind KIND --sigma 0.12`: train a denoiser for (denoised) median smoothing (kinds: dms,
+dms-iqa and the ablation's dncnn-full, unet-mse)."""
 
 from __future__ import annotations
 

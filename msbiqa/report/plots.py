@@ -1,4 +1,5 @@
-"""Figure helpers for the notebooks: save a figure, show images, draw a score histogram with its certificate."""
+"""Figure helpers for the notebooks: save a figure, show images, draw a score histogram with its certificate, plot
+estimates with their bootstrap intervals."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from scipy import stats
 from msbiqa.settings import setting
 
 Statistic = Callable[[np.ndarray], "float | np.ndarray"]
+UNDEFINED_SHARE = 0.05  # resamples with an undefined statistic that an interval may leave out
 
 
 @dataclass
@@ -66,7 +67,8 @@ def bootstrap(
     Without `clusters` images are resampled with replacement. With `clusters` (one label per image, e.g. the
     reference photo) whole clusters are resampled with replacement and every image of a drawn cluster is
     taken, as often as the cluster was drawn. A statistic that is constant over resamples gets the interval
-    [value, value] (percentile method; BCa is undefined there and gives NaN).
+    [value, value] (percentile method; BCa is undefined there and gives NaN). Resamples where the statistic is
+    undefined (NaN) are handled by `defined_percentiles` (percentile method).
     """
     c = config or Bootstrap()
     if n_images < 2:
@@ -98,9 +100,24 @@ def bootstrap(
             rng=np.random.default_rng(c.seed),
         )
     low, high = result.confidence_interval
+    if c.method == "percentile":
+        low, high = defined_percentiles(result.bootstrap_distribution, c.confidence)
     if estimate.ndim == 0:
         return Interval(float(estimate), float(low), float(high))
     return Interval(estimate, np.asarray(low, float), np.asarray(high, float))
+
+
+def defined_percentiles(distribution: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval over the resamples where the statistic is defined (last axis). A correlation is
+    undefined on a resample whose scores are all equal, which a handful of images can draw; such resamples are
+    left out while they are at most UNDEFINED_SHARE of all, and beyond that the interval is NaN (too few images
+    to say)."""
+    tail = 100 * (1 - confidence) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN is the answer
+        low, high = np.nanpercentile(distribution, [tail, 100 - tail], axis=-1)
+    too_few = np.isnan(distribution).mean(axis=-1) > UNDEFINED_SHARE
+    return np.where(too_few, np.nan, low), np.where(too_few, np.nan, high)
 
 
 def paired_difference(

@@ -163,7 +163,8 @@ def test_main_table_and_tradeoff_numbers(results):
     text = (results[0] / "03_main_table" / "main_table.md").read_text()
     assert "delta = max(upper - median, median - lower)" in text and "higher = agrees with MOS" in text
     assert "[ ] over images" in text
-    ok = main["srocc"].notna()
+    ok = main["srocc_lo"].notna()  # NaN where too many of 4 images' resamples have constant scores
+    assert ok.sum() >= 3 and (ok == main["srocc_hi"].notna()).all()
     assert (main.loc[ok, "srocc_lo"] <= main.loc[ok, "srocc"] + 1e-9).all()
     assert (main.loc[ok, "srocc"] <= main.loc[ok, "srocc_hi"] + 1e-9).all()
     diffs = table(results, "03_main_table", "differences.csv")

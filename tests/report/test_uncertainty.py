@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from msbiqa.report.uncertainty import Bootstrap, bootstrap, cluster_members, paired_difference
+from msbiqa.report.uncertainty import (
+    UNDEFINED_SHARE,
+    Bootstrap,
+    bootstrap,
+    cluster_members,
+    defined_percentiles,
+    paired_difference,
+)
 
 FAST = Bootstrap(resamples=200, seed=1)
 
@@ -88,3 +95,20 @@ def test_errors_name_the_problem():
         bootstrap(np.mean, 3, clusters=["a", "b"])
     with pytest.raises(ValueError, match="percentile or BCa"):
         Bootstrap(method="basic")
+
+
+def test_resamples_with_an_undefined_statistic_are_left_out_up_to_a_share():
+    values = np.arange(100.0)
+
+    def mean_unless_missing(first):  # NaN on a resample without any of the images 0..first-1
+        return lambda idx: values[idx].mean() if idx.min() < first else np.nan
+
+    rare = bootstrap(mean_unless_missing(4), 100, config=FAST)  # 0.96**100: about 2 % of resamples undefined
+    assert np.isfinite([rare.low, rare.high]).all() and rare.low < rare.estimate < rare.high
+    common = bootstrap(mean_unless_missing(1), 100, config=FAST)  # 0.99**100: about 37 % undefined
+    assert np.isnan([common.low, common.high]).all()
+    share = int(UNDEFINED_SHARE * 40)
+    rows = np.array([np.r_[np.full(share, np.nan), np.arange(40.0 - share)], np.r_[np.nan, np.arange(39.0)]])
+    rows = np.vstack([rows, np.r_[np.full(share + 1, np.nan), np.arange(39.0 - share)]])
+    low, high = defined_percentiles(rows, 0.95)
+    assert np.isfinite(low[:2]).all() and np.isfinite(high[:2]).all() and np.isnan([low[2], high[2]]).all()
