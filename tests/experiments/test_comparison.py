@@ -95,6 +95,29 @@ def test_run_keys_name_everything_that_changes_a_row(tmp_path):
     assert len(row["metric_digest"]) == 12 and row["image_size"] == "native" and row["seed"] == 0
 
 
+class NominalRange(Brightness):
+    """Scores 20..80 while the metric declares (0, 1), as pyiqa's approximate range strings can."""
+
+    name, score_range = "nominal", (0.0, 1.0)
+
+
+def test_binned_rs_bins_span_the_observed_scores_not_the_declared_range():
+    table = certify_dataset(
+        NominalRange(),
+        TinySet(),
+        defences=("binned-rs",),
+        sigmas=(0.01,),
+        eps=0.005,
+        n=200,
+        alpha=0.01,
+        device="cpu",
+        progress=False,
+    )
+    assert table["bin_lo"].unique() == pytest.approx([20 - 6]) and table["bin_hi"].unique() == pytest.approx([80 + 6])
+    assert table["certified"].all() and table["score"].nunique() == 4  # one bin per grey level, none clamped
+    assert (table["delta"] == 0).all()
+
+
 def test_denoisers_are_checked_before_any_image_is_scored(tmp_path, monkeypatch):
     monkeypatch.setattr("msbiqa.experiments.comparison.certify_one", lambda *a, **k: pytest.fail("scored"))
     kw = dict(sigmas=(0.12,), eps=0.05, n=40, alpha=0.01, device="cpu", progress=False)

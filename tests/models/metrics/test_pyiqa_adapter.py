@@ -11,6 +11,7 @@ import torch
 from support import PHOTOS, blurred, photo
 
 from msbiqa.models.metrics import MissingWeightsError, WeightsMismatchError, load_metric
+from msbiqa.models.metrics.pyiqa_adapter import parse_score_range
 from msbiqa.models.metrics.tinyiqa import TinyIQANet
 
 
@@ -131,3 +132,9 @@ def test_corrupt_pyiqa_weights_name_the_file_in_one_line(tmp_path, content):
         load_metric("pyiqa:cnniqa", weights=bad, device="cpu")
     message = str(err.value)
     assert str(bad) in message and "not a readable torch weights file" in message and "\n" not in message
+
+
+def test_pyiqa_range_strings_only_label_the_scale():
+    assert parse_score_range("~0, ~1") == (0.0, 1.0) and parse_score_range("0, 100") == (0.0, 100.0)
+    assert parse_score_range("~0, ~") == (0.0, float("inf"))  # pyiqa:pi's: unbounded above, still builds
+    assert parse_score_range(None) == (float("-inf"), float("inf"))
