@@ -188,3 +188,12 @@ def test_a_killed_check_resumes_from_its_rows(tmp_path, monkeypatch):
     blocker.write_text("")
     with pytest.raises(OSError, match="cannot write results"):
         certificate_check(defended, imgs, out_csv=blocker / "rows.csv", **kw)
+
+
+def test_a_bad_beta_is_named_beta(capsys):
+    from msbiqa.cli import main
+
+    assert main(["attack", "--beta", "2"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (  # after the cost estimate
+        "msbiqa attack: error: beta must be in (0, 0.5) (e.g. 0.001 for 99.9% confidence), got 2.0"
+    )
