@@ -33,7 +33,15 @@ import torch
 
 from msbiqa.experiments.defences import DEFENCES, KNOWN, LABELS
 from msbiqa.models.denoisers import ABLATION
-from msbiqa.report.evidence import INTERVAL_NOTE, SIGN_NOTE, formatted, interval_table, paired_differences, with_context
+from msbiqa.report.evidence import (
+    INTERVAL_NOTE,
+    SIGN_NOTE,
+    decided_text,
+    formatted,
+    interval_table,
+    paired_differences,
+    with_context,
+)
 from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import DELTA_NOTE, save_table
 from msbiqa.report.uncertainty import Bootstrap
@@ -302,10 +310,7 @@ def _display(name: str, table: pd.DataFrame) -> pd.DataFrame:
         shown["defence"] = shown["defence"].map(lambda d: LABELS.get(d, d))
     if "comparison" in table:
         shown["comparison"] = table["comparison"].map(comparison_label)
-        shown["decided (SROCC, PLCC)"] = [
-            f"{'yes' if a else 'no'}, {'yes' if b else 'no'}"
-            for a, b in zip(table["srocc_decided"], table["plcc_decided"])
-        ]
+        shown["decided (SROCC, PLCC)"] = decided_text(table)
     return shown
 
 

@@ -235,6 +235,14 @@ def formatted(table: pd.DataFrame, statistics: Sequence[str], keep: Sequence[str
     return out
 
 
+def decided_text(table: pd.DataFrame) -> list[str]:
+    """'yes, no' per row of a paired-difference table: whether its SROCC and its PLCC difference are decided
+    (intervals exclude 0), the column tables show as 'decided (SROCC, PLCC)'."""
+    return [
+        f"{'yes' if a else 'no'}, {'yes' if b else 'no'}" for a, b in zip(table["srocc_decided"], table["plcc_decided"])
+    ]
+
+
 def _cell(row, name: str, digits: int) -> str:
     value = row[name]
     if not np.isfinite(value):

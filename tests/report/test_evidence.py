@@ -9,6 +9,7 @@ from scipy import stats
 from msbiqa.report.evidence import (
     STATISTICS,
     average_ranks,
+    decided_text,
     formatted,
     interval_table,
     kendall_b,
@@ -104,3 +105,5 @@ def test_paired_differences_decide_only_clear_gaps():
     assert not same["srocc_decided"] and not diff.loc["good - none", "mean_delta_decided"]  # NaN: nothing to decide
     cell = formatted(diff.reset_index(), ["srocc"], ["comparison"])["SROCC"].iloc[0]
     assert cell.count("[") == 1 and cell.count("{") == 1
+    text = dict(zip(diff.index, decided_text(diff)))
+    assert text["good - good"] == "no, no" and text["good - noisy"].startswith("yes, ")
