@@ -26,9 +26,11 @@ def run(args) -> int:
     import torch
 
     from msbiqa.experiments.comparison import Comparison, compare_defences
+    from msbiqa.experiments.defences import LABELS
     from msbiqa.experiments.engines import EngineOptions
     from msbiqa.models.metrics import load_metric
-    from msbiqa.report.tables import DELTA_NOTE, SIGN_NOTE, save_table
+    from msbiqa.report.evidence import INTERVAL_NOTE, SIGN_NOTE, formatted
+    from msbiqa.report.tables import DELTA_NOTE, save_table
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,11 +44,14 @@ def run(args) -> int:
         metric, dataset, config, out_csv=out / "per_image.csv", device=args.device, engine=engine
     )
     caption = (
-        f"{args.dataset} {args.split}, metric {args.metric or 'default'}, n={config.n}, "
-        f"alpha={config.alpha}, eps = {config.eps_ratio} x sigma, seed {config.seed}. {SIGN_NOTE}. {DELTA_NOTE}. "
-        "Intervals: `msbiqa claim`."
+        f"{args.dataset} {args.split}, metric {metric.name}, n={config.n}, alpha={config.alpha}, "
+        f"eps = {config.eps_ratio} x sigma, seed {config.seed}, {config.resamples} bootstrap resamples. {SIGN_NOTE}. "
+        f"{INTERVAL_NOTE}. {DELTA_NOTE}; mean delta over certified images."
     )
-    save_table(summary, out, "summary", caption)
+    statistics = ["srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc"]
+    shown = formatted(summary, statistics, ["sigma", "eps", "defence", "images", "certified"])
+    shown["defence"] = shown["defence"].map(LABELS)
+    save_table(summary, out, "summary", caption, shown=shown)
     print(caption)
-    print(summary.round(4).to_string(index=False))
+    print(shown.to_string(index=False))
     return 0

@@ -2,8 +2,9 @@
 
 One row per (sigma, defence, image), appended to a CSV as it is computed, so an interrupted run resumes.
 Every defence of one image uses the same noise seed (common random numbers), so differences between
-defences are not sampling noise. The summary has SROCC / PLCC / KROCC of the (defended) scores vs MOS and
-the mean certified delta = max(upper - median, median - lower).
+defences are not sampling noise. The summary has SROCC / PLCC / KROCC of the (defended) scores vs MOS, the
+mean certified delta = max(upper - median, median - lower) and fidelity, each with its bootstrap intervals
+(`msbiqa.report.evidence`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import torch
 from tqdm.auto import tqdm
 
 from msbiqa.data.subsets import spread
-from msbiqa.experiments.defences import DEFENCES, check_defences, load_defence
+from msbiqa.experiments.defences import DEFENCES, KNOWN, check_defences, load_defence
 from msbiqa.experiments.engines import Job, LocalEngine, Work
 from msbiqa.experiments.resumable import ResultsFile
 from msbiqa.fingerprint import weights_digest
-from msbiqa.report.correlations import correlations
-from msbiqa.report.tables import summarize_certificates
+from msbiqa.report.evidence import interval_table, with_context
+from msbiqa.report.uncertainty import Bootstrap
 from msbiqa.settings import setting
 from msbiqa.smoothing.certify import order_statistic_ranks
 from msbiqa.smoothing.defended import DefendedMetric
@@ -211,7 +212,7 @@ class Comparison:
     """What `compare_defences` certifies: every sigma x defence at eps = eps_ratio * sigma."""
 
     sigmas: list[float] = setting([0.06, 0.12, 0.25], "noise levels")
-    defences: list[str] = setting(list(DEFENCES), "defences to compare", choices=DEFENCES)
+    defences: list[str] = setting(list(DEFENCES), "defences to compare", choices=KNOWN)
     eps_ratio: float = setting(0.5, "certify eps = ratio x sigma")
     n: int = setting(500, "noise samples per certificate")
     alpha: float = setting(0.001, "failure probability of each bound")
@@ -222,6 +223,7 @@ class Comparison:
     cpu_bf16: bool = setting(
         False, "bf16 autocast on CPU (2-3x faster on CPUs with AMX; the certified function is then the bf16 one)"
     )
+    resamples: int = setting(1000, "bootstrap resamples per interval")
 
 
 def compare_defences(
@@ -237,9 +239,10 @@ def compare_defences(
     """(summary, per_image) for each sigma x defence of `config`, certifying eps = eps_ratio * sigma.
 
     The same images (spread evenly over `dataset`) for every sigma and defence. `out_csv` keeps the per-image
-    rows, so an interrupted run resumes; the summary has one row per (sigma, eps, defence): images, srocc,
-    plcc, krocc, certified fraction, mean / median delta, mean width, seconds per image. `engine` as in
-    `certify_dataset`.
+    rows, so an interrupted run resumes; the summary has one row per (sigma, eps, defence): images, photos (where
+    the dataset has reference photos), srocc, plcc, krocc (sign-corrected), mean delta and fidelity, each with
+    its bootstrap intervals, the certified fraction, median delta and seconds per image
+    (`msbiqa.report.evidence.interval_table`). `engine` as in `certify_dataset`.
     """
     c = config or Comparison()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if c.cpu_bf16 else contextlib.nullcontext()
@@ -268,5 +271,7 @@ def compare_defences(
             ignore_index=True,
         )
     higher = bool(getattr(metric, "higher_is_better", True))
-    summary = summarize_certificates(per_image, ["sigma", "eps", "defence"], correlations, higher_is_better=higher)
+    rows = with_context(per_image, dataset, by=("sigma",))
+    boot = Bootstrap(resamples=c.resamples, seed=c.seed)
+    summary = interval_table(rows, ["sigma", "eps", "defence"], higher_is_better=higher, config=boot)
     return summary, per_image

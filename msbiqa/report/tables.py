@@ -1,4 +1,5 @@
-"""Result tables: save a DataFrame as CSV and Markdown, and summarise per-image certificates into table rows."""
+"""Result tables: save a DataFrame as CSV and Markdown, and the notes their captions share (intervals and the
+summaries of per-image certificates: `msbiqa.report.evidence`)."""
 
 from __future__ import annotations
 
@@ -59,37 +60,3 @@ def save_table(
     text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df if shown is None else shown, digits)
     (out / f"{name}.md").write_text(text)
     return df
-
-
-def summarize_certificates(
-    per_image: pd.DataFrame, by: list[str], correlations, *, higher_is_better: bool = True
-) -> pd.DataFrame:
-    """One row per group of `by`: correlations of the (defended) score with MOS, and certificate statistics.
-
-    `per_image` has columns mos, score, delta, width, certified and optionally seconds (per image; see
-    `msbiqa.experiments.comparison.certify_dataset`);
-    `correlations(pred, mos)` returns srocc, plcc, krocc. Correlations are sign-corrected: a lower-is-better
-    metric's scores are negated first, so higher always means agrees with MOS (say so in captions:
-    SIGN_NOTE). Mean/median delta and mean width are taken over certified images only, so a defence that
-    abstains is judged by `certified` (the certified fraction). Intervals: `msbiqa.report.evidence`.
-    """
-    sign = 1.0 if higher_is_better else -1.0
-    rows = []
-    for key, group in per_image.groupby(by, sort=False):
-        corr = correlations(sign * group["score"].to_numpy(float), group["mos"].to_numpy(float))
-        ok = group[group["certified"].astype(bool)]
-        rows.append(
-            {
-                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                "images": len(group),
-                "srocc": corr["srocc"],
-                "plcc": corr["plcc"],
-                "krocc": corr["krocc"],
-                "certified": len(ok) / len(group),
-                "mean_delta": float(ok["delta"].mean()) if len(ok) else float("nan"),
-                "median_delta": float(ok["delta"].median()) if len(ok) else float("nan"),
-                "mean_width": float(ok["width"].mean()) if len(ok) else float("nan"),
-                **({"s_per_image": float(group["seconds"].mean())} if "seconds" in group else {}),
-            }
-        )
-    return pd.DataFrame(rows)

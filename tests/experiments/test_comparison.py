@@ -151,5 +151,9 @@ def test_compare_defences_certifies_every_defence(tmp_path, photos, tiny_metric)
     assert (summary["images"] == 5).all() and (summary["eps"] == 0.05).all()
     assert summary["mean_delta"].isna().tolist() == [True, False, False, False]
     assert (summary["mean_delta"].iloc[1:] > 0).all()
+    assert (summary["srocc_lo"] <= summary["srocc"] + 1e-9).all() and (
+        summary["srocc"] <= summary["srocc_hi"] + 1e-9
+    ).all()
+    assert summary.loc[0, "fidelity_srocc"] == 1  # the undefended score agrees with itself
     subsets = per_image.groupby("defence")["image"].apply(tuple)
     assert subsets.nunique() == 1 and len(subsets.iloc[0]) == 5  # the same images for every defence

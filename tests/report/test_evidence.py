@@ -107,3 +107,14 @@ def test_paired_differences_decide_only_clear_gaps():
     assert cell.count("[") == 1 and cell.count("{") == 1
     text = dict(zip(diff.index, decided_text(diff)))
     assert text["good - good"] == "no, no" and text["good - noisy"].startswith("yes, ")
+
+
+def test_certificate_statistics_count_certified_images_only():
+    table = rows()
+    noisy = table["defence"] == "noisy"
+    table.loc[noisy & (table["image"].str[2:].astype(int) % 2 == 1), ["certified", "delta"]] = [False, np.nan]
+    out = interval_table(with_context(table), ["defence"], config=FAST).set_index("defence")
+    assert out.loc["noisy", "certified"] == 0.5 and out.loc["good", "certified"] == 1
+    certified = table[noisy & table["certified"]]
+    assert out.loc["noisy", "mean_delta"] == pytest.approx(certified["delta"].mean())
+    assert out.loc["noisy", "median_delta"] == pytest.approx(certified["delta"].median())
