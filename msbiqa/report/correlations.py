@@ -66,19 +66,29 @@ def fit_logistic(pred, mos) -> np.ndarray:
     return params
 
 
-def plcc_logistic(pred, mos) -> float:
-    """PLCC after the 4-parameter logistic fit; falls back to raw PLCC, with a warning, if the fit fails."""
+def logistic_mapped(pred, mos) -> tuple[np.ndarray, str | None]:
+    """(pred through the fitted logistic4, None), or (pred itself, why) when there are too few points for 4
+    parameters or the fit fails or is degenerate."""
     pred, mos = _pair(pred, mos)
+    if pred.size <= 4:
+        return pred, f"{pred.size} points cannot determine 4 logistic parameters"
     try:
-        if pred.size <= 4:
-            raise ValueError(f"{pred.size} points cannot determine 4 logistic parameters")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optimize.OptimizeWarning)  # no covariance: irrelevant here
             fitted = logistic4(pred, *fit_logistic(pred, mos))
-        if not np.isfinite(fitted).all() or np.ptp(fitted) == 0:
-            raise RuntimeError("degenerate fit")
     except (RuntimeError, ValueError) as err:
-        warnings.warn(f"logistic fit failed ({err}); reporting the raw PLCC instead", RuntimeWarning, stacklevel=2)
+        return pred, str(err)
+    if not np.isfinite(fitted).all() or np.ptp(fitted) == 0:
+        return pred, "degenerate fit"
+    return fitted, None
+
+
+def plcc_logistic(pred, mos) -> float:
+    """PLCC after the 4-parameter logistic fit; falls back to raw PLCC, with a warning, if the fit fails."""
+    pred, mos = _pair(pred, mos)
+    fitted, failure = logistic_mapped(pred, mos)
+    if failure is not None:
+        warnings.warn(f"logistic fit failed ({failure}); reporting the raw PLCC instead", RuntimeWarning, stacklevel=2)
         return plcc(pred, mos)
     return float(stats.pearsonr(fitted, mos).statistic)
 

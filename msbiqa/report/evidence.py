@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from msbiqa.report import tables
-from msbiqa.report.correlations import fit_logistic, logistic4
+from msbiqa.report.correlations import logistic_mapped
 from msbiqa.report.uncertainty import Bootstrap, Interval, bootstrap, paired_difference
 
 STATISTICS = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc", "fidelity_plcc")
@@ -82,17 +82,14 @@ def kendall_b(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def logistic_mapping(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
-    """pred through the 4-parameter logistic fitted to mos (as `correlations.plcc_logistic`); pred itself,
-    i.e. the raw PLCC, where the fit fails or there are too few images."""
+    """pred through the 4-parameter logistic fitted to mos (`correlations.logistic_mapped`); pred itself, i.e.
+    the raw PLCC, where the fit fails or there are too few (or non-finite) values."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = logistic4(pred, *fit_logistic(pred, mos)) if len(pred) > 4 else pred
-        if np.isfinite(fitted).all() and np.ptp(fitted) > 0:
-            return fitted
-    except (RuntimeError, ValueError):
-        pass
-    return pred
+            return logistic_mapped(pred, mos)[0]
+    except ValueError:
+        return pred
 
 
 class GroupStatistics:
