@@ -68,8 +68,7 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
 
 def metric_specific(kind: str) -> bool:
     """Whether denoisers of `kind` are trained through the base metric (rank/target losses), hence per metric."""
-    weights = KINDS[kind][2]
-    return bool(weights.rank or weights.target)
+    return KINDS[kind][2].through_metric
 
 
 def metric_folder(metric) -> str:

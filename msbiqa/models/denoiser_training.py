@@ -160,7 +160,7 @@ def train_denoiser(
     if checkpoint is None and out is not None:
         checkpoint = Path(str(out) + ".ckpt")
     w = LossWeights(**cfg.weights)
-    if not (w.rank or w.target):
+    if not w.through_metric:
         metric = None  # MSE-only training (DMS) never calls the base metric
     elif metric is None:
         from msbiqa.models.metrics import load_metric

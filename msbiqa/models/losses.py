@@ -60,6 +60,12 @@ class LossWeights:
     rank: float = 0.0
     target: float = 0.0
 
+    @property
+    def through_metric(self) -> bool:
+        """Whether the objective scores denoised images with the base metric (rank or target loss), which makes
+        the denoiser metric-specific."""
+        return bool(self.rank or self.target)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -76,7 +82,7 @@ class DenoiserObjective(nn.Module):
         self, weights: LossWeights, metric: nn.Module | None = None, *, margin: float = 0.01, scale: float | None = None
     ):
         super().__init__()
-        if (weights.rank or weights.target) and metric is None:
+        if weights.through_metric and metric is None:
             raise ValueError("the rank and target losses need a base metric; pass metric=")
         self.weights, self.margin = weights, float(margin)
         self.metric = metric.eval().requires_grad_(False) if metric is not None else None
@@ -92,7 +98,7 @@ class DenoiserObjective(nn.Module):
         w = self.weights
         parts = {"mse": mse_loss(raw, clean)}
         total = w.mse * parts["mse"]
-        if w.rank or w.target:
+        if w.through_metric:
             scores = self.metric(raw.clamp(0.0, 1.0)).reshape(-1)
             if w.rank:
                 if mos is None:
