@@ -35,14 +35,15 @@ def check_denoiser_fits(denoiser, metric) -> None:
     if wanted is None:
         return
     name = str(getattr(metric, "name", type(metric).__name__))
-    digest = (getattr(denoiser, "config", None) or {}).get("base_metric_digest")
+    config = getattr(denoiser, "config", None) or {}
+    digest = config.get("base_metric_digest")
     if wanted != name or (digest is not None and digest != weights_digest(metric)):
         what = wanted if wanted != name else f"{wanted} with other weights ({digest})"
         raise ValueError(
             f"denoiser {getattr(denoiser, 'name', type(denoiser).__name__)} was trained through {what}, not "
             f"{name}: a DMS-IQA denoiser is metric-specific. Train one for this metric (`msbiqa train-denoiser "
-            f"--kind dms-iqa --metric {name}`), or pass foreign_denoiser=True to use it anyway (tables then "
-            "name the metric it was trained for)"
+            f"--kind {config.get('kind', 'dms-iqa')} --metric {name}`), or pass foreign_denoiser=True to use it "
+            "anyway (tables then name the metric it was trained for)"
         )
 
 
