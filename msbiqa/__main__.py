@@ -1,0 +1,7 @@
+"""`python -m msbiqa`: the `msbiqa` command line."""
+
+import sys
+
+from msbiqa.cli import main
+
+sys.exit(main())
