@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's chromium and chromium-driver for the browser test (tests/report/test_browser.py), installed with apt-get
+# Debian's chromium and chromium-driver for the browser test (tests/notebooks/test_browser.py), installed with apt-get
 # when missing. Prints nothing when they are there (or now installed), else one line saying why they are not:
 # scripts/test.sh hands it to the test as its skip reason (MSBIQA_BROWSER_SETUP).
 set -uo pipefail

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from msbiqa.cli.options import DataSource, Smoothing, add_options, from_args
+from msbiqa.cli.options import Smoothing, add_options, from_args
+from msbiqa.data.source import DataSource
 
 
 def register(sub) -> None:
@@ -19,7 +20,6 @@ def register(sub) -> None:
     p.add_argument("--beta", type=float, default=None, help="per side, for the re-estimated median (default alpha)")
     p.add_argument("--steps", type=int, default=20, help="PGD steps (default 20)")
     p.add_argument("--eot-samples", type=int, default=8, help="noise draws per EOT-PGD step (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument(
         "--out",
         default=None,
@@ -49,13 +49,13 @@ def run(args) -> int:
         defended,
         images,
         names=names,
-        eps=args.eps,
-        n=args.n,
-        alpha=args.alpha,
+        eps=smoothing.bounds.eps,
+        n=smoothing.bounds.n,
+        alpha=smoothing.bounds.alpha,
         beta=args.beta,
         steps=args.steps,
         eot_samples=args.eot_samples,
-        seed=args.seed,
+        seed=smoothing.seed,
         out_csv=args.out,
         device=device,
         progress=not args.json,
@@ -66,7 +66,8 @@ def run(args) -> int:
         return 0
     print(
         f"metric {defended.name}, denoiser {args.denoiser or 'none'}: {summary['images']} images x 2 directions, "
-        f"eps={args.eps} (l2), sigma={args.sigma}, n={args.n}, alpha={args.alpha}, steps={args.steps}, "
+        f"eps={smoothing.bounds.eps} (l2), sigma={args.sigma}, n={smoothing.bounds.n}, "
+        f"alpha={smoothing.bounds.alpha}, steps={args.steps}, "
         f"EOT draws={args.eot_samples}"
     )
     print(

@@ -18,11 +18,11 @@ def run(args) -> int:
 
     import pandas as pd
 
-    from msbiqa.data.embedded import LABELS, MANIFEST, build_embedded, summary
+    from msbiqa.data.embedded import LABELS_FILE, MANIFEST, build_embedded, summary
 
     root = build_embedded(args.root, args.size, force=args.force)
     manifest = json.loads((root / MANIFEST).read_text())
-    table = pd.read_csv(root / LABELS)
+    table = pd.read_csv(root / LABELS_FILE)
     print(f"embedded set v{manifest['recipe_version']}, {manifest['size']}px, {len(table)} images in {root}")
     print(f"built in {manifest['build_seconds']} s; label: {manifest['label']}")
     print(summary(table))

@@ -11,7 +11,6 @@ def register(sub) -> None:
     p = sub.add_parser("certify", help="certify the median-smoothed quality score of an image")
     p.add_argument("image", help="image file (PNG/JPEG/BMP, RGB, grayscale or 16-bit)")
     add_options(p, Smoothing)
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: automatic)")
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.set_defaults(func=run)
@@ -25,10 +24,10 @@ def run(args) -> int:
     image = smoothing.prepare(defended, load_image(args.image), device, batch_size=args.batch_size, quiet=args.json)
     cert = defended.certify(
         image,
-        args.eps,
-        n=args.n,
-        alpha=args.alpha,
-        seed=args.seed,
+        smoothing.bounds.eps,
+        n=smoothing.bounds.n,
+        alpha=smoothing.bounds.alpha,
+        seed=smoothing.seed,
         batch_size=args.batch_size,
         progress=not args.json,
         device=device,

@@ -7,13 +7,13 @@ from msbiqa.cli.options import add_options, from_args
 
 
 def register(sub) -> None:
-    from msbiqa.experiments.claim import Claim
+    from msbiqa.experiments.claim import SKIPPED, Claim
 
     p = sub.add_parser(
         "claim",
         help="main table + architecture x loss ablation with bootstrap intervals, per split (the decisive run)",
     )
-    add_options(p, Claim)
+    add_options(p, Claim, skip=SKIPPED)
     p.add_argument("--out", default="results/claim", help="output folder (default results/claim)")
     p.set_defaults(func=run)
 

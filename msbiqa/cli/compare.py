@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from msbiqa.cli.options import DataSource, add_options, from_args
+from msbiqa.cli.options import add_options, from_args
+from msbiqa.data.source import DataSource
 
 
 def register(sub) -> None:
-    from msbiqa.experiments.comparison import Comparison
+    from msbiqa.devices import Compute
+    from msbiqa.experiments.comparison import SKIPPED, Comparison
     from msbiqa.experiments.engines import EngineOptions
+    from msbiqa.models.metrics import MetricChoice
 
     p = sub.add_parser("compare", help="none vs MS vs DMS vs DMS-IQA vs binned RS on a dataset, per sigma")
-    add_options(p, DataSource)
-    p.add_argument("--metric", default=None, help="base metric (default: the project's)")
-    add_options(p, Comparison)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    add_options(p, EngineOptions)
+    for group in (DataSource, MetricChoice, Compute, EngineOptions):
+        add_options(p, group)
+    add_options(p, Comparison, skip=SKIPPED)
     p.add_argument("--out", default="results/compare", help="folder for per_image.csv and summary.csv/.md")
     p.set_defaults(func=run)
 
@@ -23,35 +23,33 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import torch
-
-    from msbiqa.experiments.comparison import Comparison, compare_defences
-    from msbiqa.experiments.defences import LABELS
+    from msbiqa.devices import Compute
+    from msbiqa.experiments.comparison import Comparison, compare_defences, comparison_bootstrap
     from msbiqa.experiments.engines import EngineOptions
-    from msbiqa.models.metrics import load_metric
-    from msbiqa.report.evidence import INTERVAL_NOTE, SIGN_NOTE, formatted
-    from msbiqa.report.tables import DELTA_NOTE, save_table
+    from msbiqa.experiments.evidence_tables import caption, run_text, save_evidence
+    from msbiqa.models.metrics import MetricChoice
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    ray = args.engine == "ray"  # with Ray the workers move the networks to --device; here they only load
+    compute = from_args(Compute, args)
+    here = "cpu" if ray else compute.apply()
     config = from_args(Comparison, args)
     engine = from_args(EngineOptions, args).build()  # a missing Ray or a dead address fails before any loading
-    dataset = from_args(DataSource, args).load()
-    # with Ray the workers move the networks to their own device (--device picks their kind); here they only load
-    metric = load_metric(args.metric, device="cpu" if args.engine == "ray" else args.device)
+    source = from_args(DataSource, args)
+    dataset = source.load()
+    metric = from_args(MetricChoice, args).load(device=here)
     out = Path(args.out)
     summary, _ = compare_defences(
-        metric, dataset, config, out_csv=out / "per_image.csv", device=args.device, engine=engine
+        metric, dataset, config, out_csv=out / "per_image.csv", device=compute.device, engine=engine
     )
-    caption = (
-        f"{args.dataset} {args.split}, metric {metric.name}, n={config.n}, alpha={config.alpha}, "
-        f"eps = {config.eps_ratio} x sigma, seed {config.seed}, {config.resamples} bootstrap resamples. {SIGN_NOTE}. "
-        f"{INTERVAL_NOTE}. {DELTA_NOTE}; mean delta over certified images."
+    setting = run_text(
+        config.run,
+        comparison_bootstrap(config),
+        data=f"{source.dataset} {source.split}",
+        metric=metric,
+        eps=f"eps = {config.eps_ratio} x sigma",
     )
-    statistics = ["srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc"]
-    shown = formatted(summary, statistics, ["sigma", "eps", "defence", "images", "certified"])
-    shown["defence"] = shown["defence"].map(LABELS)
-    save_table(summary, out, "summary", caption, shown=shown)
-    print(caption)
-    print(shown.to_string(index=False))
+    text = caption(setting)
+    save_evidence(summary, out, "summary", text, ["sigma", "eps", "defence", "images", "certified"])
+    print(text)
+    print((out / "summary.md").read_text().split("\n\n", 1)[1])
     return 0

@@ -13,9 +13,11 @@ import sys
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 
+from msbiqa.devices import Compute
+from msbiqa.models.metrics import MetricChoice
 from msbiqa.settings import setting
+from msbiqa.smoothing.certify import Bounds
 
 
 def _base(annotation) -> tuple[type, bool]:
@@ -44,16 +46,27 @@ def _default(field: dataclasses.Field):
     return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
 
 
-def add_options(parser, cls, *, skip=(), use_defaults: bool = True) -> None:
-    """Add one option per documented field of dataclass `cls` (not in `skip`). With use_defaults=False the
-    options default to None ("not given"; the caller fills in defaults that depend on other options)."""
+def _settings(cls, defaults=None, skip=()):
+    """(field, element type, is a list, default) of every documented field of dataclass `cls`, nested dataclasses
+    flattened into their fields (defaults from the nested default instance, or from `defaults`)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
-        meta = field.metadata
-        if not field.init or field.name in skip or "help" not in meta:
+        if not field.init or field.name in skip or "help" not in field.metadata:
             continue
+        default = getattr(defaults, field.name) if defaults is not None else _default(field)
         kind, many = _base(hints[field.name])
-        default = _default(field)
+        if dataclasses.is_dataclass(kind):
+            yield from _settings(kind, default, skip)
+        else:
+            yield field, kind, many, default
+
+
+def add_options(parser, cls, *, skip=(), use_defaults: bool = True) -> None:
+    """Add one option per documented field of dataclass `cls` and of the dataclasses it nests (fields named in
+    `skip` left out). With use_defaults=False the options default to None ("not given"; the caller fills in
+    defaults that depend on other options)."""
+    for field, kind, many, default in _settings(cls, skip=skip):
+        meta = field.metadata
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
         text = meta["help"] + ("" if default is None or kind is bool else f" (default {shown})")
         options = {"dest": field.name, "help": text, "default": default if use_defaults else None}
@@ -69,12 +82,17 @@ def add_options(parser, cls, *, skip=(), use_defaults: bool = True) -> None:
 
 
 def given(cls, args) -> dict:
-    """The options of dataclass `cls` that were given on the command line (not None), by field name."""
-    return {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(cls)
-        if f.init and getattr(args, f.name, None) is not None
-    }
+    """The options of dataclass `cls` that were given on the command line (not None), by field name; a nested
+    dataclass is given as its default with the given options of its own replaced."""
+    out = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = _base(hints[f.name])[0]
+        if f.init and "help" in f.metadata and dataclasses.is_dataclass(kind):
+            out[f.name] = dataclasses.replace(_default(f), **given(kind, args))
+        elif f.init and getattr(args, f.name, None) is not None:
+            out[f.name] = getattr(args, f.name)
+    return out
 
 
 def from_args(cls, args, **extra):
@@ -83,35 +101,15 @@ def from_args(cls, args, **extra):
 
 
 @dataclass
-class DataSource:
-    """The dataset options every command that reads a dataset takes."""
-
-    dataset: str = setting("embedded", "dataset: embedded, koniq10k, spaq, clive, pyiqa")
-    root: str | None = setting(
-        None, "dataset folder (not needed for embedded); relative paths are to the current folder"
-    )
-    split: str = setting("test", "split: train, val, test, all (embedded also test-ood)")
-
-    def load(self, **kwargs):
-        """The dataset (its reader checks the folder and names the files it expected)."""
-        from msbiqa.data import load_dataset
-
-        root = str(Path(self.root).expanduser().resolve()) if self.root else None
-        return load_dataset(self.dataset, root=root, split=self.split, **kwargs)
-
-
-@dataclass
 class Smoothing:
     """The defended metric and certificate settings shared by `certify` and `attack`."""
 
-    metric: str | None = setting(None, "base metric: default (trained here), tinyiqa, pyiqa:NAME, niqe, brisque")
-    weights: str | None = setting(None, "weights file of the base metric")
+    base: MetricChoice = setting(MetricChoice(), "the base metric")
     denoiser: str | None = setting(None, "denoiser name (dms, dms-iqa) or weights file; none = plain MS")
     sigma: float = setting(0.12, "noise std on [0, 1] images")
-    eps: float = setting(0.05, "l2 radius to certify (and to attack)")
-    n: int = setting(1000, "noise samples per estimate")
-    alpha: float = setting(0.001, "failure probability of each bound")
-    device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
+    bounds: Bounds = setting(Bounds(n=1000), "the certificate (attack: eps is also the attack's radius)")
+    seed: int = setting(0, "noise seed")
+    compute: Compute = setting(Compute(), "where it computes")
     max_side: int | None = setting(
         None,
         "downscale images whose longer side exceeds this many pixels (the certificate is then of the downscaled image)",
@@ -127,12 +125,12 @@ class Smoothing:
             image = fit_within(image, self.max_side)
         defended.check_size(image)
         if not quiet:
-            cost = estimate_cost(defended.score_noisy, image.to(device), self.n, batch_size)
+            cost = estimate_cost(defended.score_noisy, image.to(device), self.bounds.n, batch_size)
             h, w = image.shape[-2:]
             print(
-                f"{h}x{w} image on {device}: one noisy sample takes {cost['seconds_per_sample']:.3g} s, so n={self.n} "
-                f"takes about {_duration(cost['seconds'])}; noisy batches of {cost['batch_size']} images hold "
-                f"{cost['batch_bytes'] / 2**20:.0f} MiB (the networks' activations come on top)",
+                f"{h}x{w} image on {device}: one noisy sample takes {cost['seconds_per_sample']:.3g} s, so "
+                f"n={self.bounds.n} takes about {_duration(cost['seconds'])}; noisy batches of {cost['batch_size']} "
+                f"images hold {cost['batch_bytes'] / 2**20:.0f} MiB (the networks' activations come on top)",
                 file=sys.stderr,
             )
             if cost["seconds"] > 120 and not self.max_side:
@@ -145,13 +143,11 @@ class Smoothing:
     def build(self):
         """(device, DefendedMetric); checks that n can certify eps/sigma before any network is loaded."""
         from msbiqa.models.denoisers import load_denoiser
-        from msbiqa.models.metrics import load_metric
-        from msbiqa.smoothing import DefendedMetric, order_statistic_ranks
-        from msbiqa.smoothing.validate import default_device
+        from msbiqa.smoothing import DefendedMetric
 
-        order_statistic_ranks(self.n, self.sigma, self.eps, self.alpha)
-        device = default_device(self.device)
-        metric = load_metric(self.metric, weights=self.weights, device=device)
+        self.bounds.check(self.sigma)
+        device = self.compute.apply()
+        metric = self.base.load(device)
         denoiser = load_denoiser(self.denoiser, sigma=self.sigma, device=device) if self.denoiser else None
         return device, DefendedMetric(metric, self.sigma, denoiser)
 

@@ -8,6 +8,10 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from msbiqa.cli.options import add_options
+    from msbiqa.devices import Compute
+    from msbiqa.models.metrics import MetricChoice
+
     p = sub.add_parser("reproduce", help="run the notebooks (papermill) and write tables, figures and an index")
     p.add_argument(
         "--scale",
@@ -23,8 +27,8 @@ def register(sub) -> None:
         metavar="NAME[=ROOT]",
         help="datasets: embedded, koniq10k=ROOT, spaq=ROOT, clive=ROOT (required with --scale full)",
     )
-    p.add_argument("--metric", help="base metric of every notebook: default (msbiqa's), pyiqa:NAME, niqe, brisque")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_options(p, MetricChoice, skip=("weights",), use_defaults=False)  # every notebook's
+    add_options(p, Compute, skip=("threads",), use_defaults=False)  # the notebooks' kernels use it
     p.add_argument(
         "--engine",
         choices=("local", "ray"),
@@ -113,7 +117,7 @@ def _split(item: str, sep: str, option: str, value_required: bool) -> tuple[str,
 
 def run(args) -> int:
     from msbiqa.experiments.engines import make_engine
-    from msbiqa.report.reproduce import reproduce
+    from msbiqa.notebooks.reproduce import reproduce
 
     overrides = parse_overrides(args)
     if args.engine == "ray" or args.address:  # a missing Ray or a dead address fails now, not inside a notebook

@@ -7,17 +7,12 @@ from msbiqa.cli.options import add_options, from_args
 
 
 def register(sub) -> None:
+    from msbiqa.devices import Compute
     from msbiqa.models.denoiser_training import TrainConfig
 
     p = sub.add_parser("train-denoiser", help="train a DMS (DnCNN) or DMS-IQA (U-Net) denoiser")
     add_options(p, TrainConfig)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU threads (default: torch's); 1 is fastest on a CPU shared with other jobs",
-    )
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    add_options(p, Compute)
     p.add_argument("--out", default=None, help="weights file (default results/denoisers/KIND-sigmaSIGMA.pt)")
     p.add_argument("--checkpoint", default=None, help="resumable checkpoint (default OUT.ckpt, removed when done)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs in total (resume later)")
@@ -27,16 +22,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import torch
-
+    from msbiqa.devices import Compute
     from msbiqa.models.denoiser_training import TrainConfig, train_denoiser
     from msbiqa.models.denoisers import weights_filename
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = from_args(Compute, args).apply()
     cfg = from_args(TrainConfig, args)
     out = Path(args.out or Path("results/denoisers") / weights_filename(cfg.kind, cfg.sigma))
-    result = train_denoiser(cfg, out=out, checkpoint=args.checkpoint, device=args.device, stop_after=args.stop_after)
+    result = train_denoiser(cfg, out=out, checkpoint=args.checkpoint, device=device, stop_after=args.stop_after)
     done = len(result.history)
     if done < cfg.epochs:
         print(f"stopped after epoch {done}/{cfg.epochs}; rerun without --stop-after to resume")

@@ -9,7 +9,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from msbiqa.cli.options import DataSource, add_options, from_args
+from msbiqa.cli.options import add_options, from_args
+from msbiqa.data.source import DataSource
 
 
 def register(sub) -> None:
@@ -71,7 +72,7 @@ def score_baselines(names: list[str], test_ds) -> dict:
 
     from msbiqa.models.metrics import MissingWeightsError, load_metric
     from msbiqa.models.metrics.training import stack_split
-    from msbiqa.report.correlations import correlations
+    from msbiqa.statistics.correlations import correlations
 
     images, mos = stack_split(test_ds)
     results = {}

@@ -49,7 +49,7 @@ RECIPE_VERSION = 2  # bump when the code that makes images or labels changes; pa
 DEFAULT_SIZE = 96
 MIN_SIZE = 48  # pyiqa's VIF fails on 32 px images; 48 is the smallest size tested
 MOS_RANGE = (0.0, 100.0)
-LABELS, SUMS, MANIFEST = "labels.csv", "sha256sums.txt", "embedded.json"
+LABELS_FILE, SUMS, MANIFEST = "labels.csv", "sha256sums.txt", "embedded.json"
 HELD_OUT_FAMILIES = ("spatial", "sharpness_contrast")
 SPLITS = ("train", "val", "test", "test-ood", "all")
 LABEL = "pseudo-MOS = 100 * mean_m clip((s_m - worst_m) / (best_m - worst_m), 0, 1)"
@@ -201,7 +201,7 @@ def check(root: Path, size: int) -> str | None:
     if {key: manifest.get(key) for key in recipe()} != recipe():
         return "it was built from another recipe (photos, splits, crops, distortions or label)"
     hashes = manifest.get("sha256", {})
-    for file in (LABELS, SUMS):
+    for file in (LABELS_FILE, SUMS):
         try:
             if _sha256(root / file) != hashes.get(file):
                 return f"{file} differs from the one it was built with"
@@ -262,7 +262,7 @@ def build_embedded(
     threads = torch.get_num_threads()
     try:
         rows = _render_all(tmp, size, progress, workers)
-        pd.DataFrame(rows).to_csv(tmp / LABELS, index=False)
+        pd.DataFrame(rows).to_csv(tmp / LABELS_FILE, index=False)
         _write_sums(tmp, [row["name"] for row in rows])
         manifest = {
             "recipe_version": RECIPE_VERSION,
@@ -272,7 +272,7 @@ def build_embedded(
             "build_seconds": round(time.perf_counter() - start, 1),
             "workers": workers,
             **recipe(),
-            "sha256": {file: _sha256(tmp / file) for file in (LABELS, SUMS)},
+            "sha256": {file: _sha256(tmp / file) for file in (LABELS_FILE, SUMS)},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     except BaseException:
@@ -334,7 +334,7 @@ class EmbeddedIQA(IQADataset):
     ):
         check_split(split)
         self.root = build_embedded(root, size, progress=progress)
-        self.table = select(pd.read_csv(self.root / LABELS), split).reset_index(drop=True)
+        self.table = select(pd.read_csv(self.root / LABELS_FILE), split).reset_index(drop=True)
         self.size = size
         super().__init__(
             [self.root / "images" / f"{n}.png" for n in self.table["name"]],

@@ -13,127 +13,112 @@ for the embedded set) under every defence at one sigma, eps, n and alpha, with c
 * cost: seconds per noise sample of each defence as a ratio to the bare metric forward timed in the same run;
 * denoising: PSNR of noisy and denoised images and the metric's score error, per denoiser.
 
-Splits are certified in parallel worker processes (one per split, `threads` CPU threads each); the per-image
-rows are resumable CSVs, so an interrupted run continues where it stopped.
+The splits are certified one after the other through an engine (`--engine local`: this process; `--engine ray`:
+a Ray cluster's workers, in parallel); the per-image rows are resumable CSVs, so an interrupted run continues
+where it stopped.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from msbiqa.experiments.defences import DEFENCES, KNOWN, LABELS
-from msbiqa.models.denoisers import ABLATION
-from msbiqa.report.evidence import (
-    INTERVAL_NOTE,
-    SIGN_NOTE,
-    decided_text,
-    formatted,
-    interval_table,
-    paired_differences,
-    with_context,
+from msbiqa.data.source import DataSource
+from msbiqa.data.subsets import spread
+from msbiqa.devices import Compute
+from msbiqa.experiments.certification import Certification, certify_dataset
+from msbiqa.experiments.defences import (
+    ABLATION_DEFENCES,
+    DEFENCES,
+    DENOISED,
+    check_defences,
+    denoising_quality,
+    load_defence,
 )
+from msbiqa.experiments.engines import EngineOptions
+from msbiqa.experiments.evidence_tables import (
+    PAIRS,
+    caption,
+    comparison_label,
+    defence_name,
+    differences,
+    evidence_rows,
+    run_text,
+    save_evidence,
+    summarize,
+)
+from msbiqa.models.denoisers import ABLATION, ARCHITECTURE_NAMES, LOSS_NAMES
+from msbiqa.models.metrics import MetricChoice
 from msbiqa.report.plots import save_figure
-from msbiqa.report.tables import DELTA_NOTE, save_table
-from msbiqa.report.uncertainty import Bootstrap
+from msbiqa.report.tables import save_table
 from msbiqa.settings import setting
-from msbiqa.smoothing.validate import default_device
+from msbiqa.statistics.uncertainty import Bootstrap
 
-PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"))
 ABLATION_ROWS = ("ms", *ABLATION.values())
-SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc")
 
 
-ARCHITECTURES, LOSSES = ("DnCNN", "U-Net"), ("MSE", "MSE + rank + target")
+ARCHITECTURES, LOSSES = tuple(ARCHITECTURE_NAMES.values()), LOSS_NAMES
 FACTORS = (  # (factor, the other factor's level held fixed, (cell, cell)): first minus second
     *[("loss", arch, (ABLATION[arch, LOSSES[1]], ABLATION[arch, LOSSES[0]])) for arch in ARCHITECTURES],
     *[("architecture", loss, (ABLATION[ARCHITECTURES[1], loss], ABLATION[ARCHITECTURES[0], loss])) for loss in LOSSES],
 )
 
 
-def image_count(text: str) -> int | None:
-    """An image count from the command line: a positive whole number, or 'all' (None)."""
-    if text == "all":
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"images must be a positive whole number or 'all', got {text!r}")
-    return int(text)
-
-
 @dataclass
 class Claim:
     """What the decisive comparison certifies and how it reports."""
 
-    dataset: str = setting("embedded", "data set (embedded, koniq10k, spaq, clive, pyiqa)")
-    root: str | None = setting(None, "data set folder (not needed for embedded)")
-    splits: list[str] = setting(["test", "test-ood"], "splits, each certified in its own worker process")
-    images: int | None = setting(200, "images spread evenly over each split ('all' for every image)", parse=image_count)
-    metric: str | None = setting(None, "base metric (default: the project's)")
-    defences: list[str] = setting([*DEFENCES, "dncnn-full", "unet-mse"], "defences", choices=KNOWN)
-    sigma: float = setting(0.12, "noise level")
-    eps: float = setting(0.05, "certified l2 radius on [0, 1] images")
-    n: int = setting(100, "noise samples per certificate")
-    alpha: float = setting(0.001, "failure probability of each bound")
-    seed: int = setting(0, "noise seed (common random numbers across defences)")
-    denoisers: str = setting("shipped", "'shipped' or a folder of KIND-sigmaS.pt files")
-    device: str | None = setting(None, "cpu, cuda, ... (default: cuda if available); the worker processes share it")
-    threads: int = setting(1, "CPU threads per worker process")
-    resamples: int = setting(2000, "bootstrap resamples per interval")
+    source: DataSource = setting(DataSource(), "the data set (its --split is replaced by --splits)")
+    splits: list[str] = setting(["test", "test-ood"], "splits, certified one after the other")
+    base: MetricChoice = setting(MetricChoice(), "the base metric (default: the project's)")
+    run: Certification = setting(
+        Certification(defences=[*DEFENCES, *ABLATION_DEFENCES], images=200), "what is certified (one sigma)"
+    )
+    bootstrap: Bootstrap = setting(Bootstrap(resamples=2000), "how intervals are computed")
+    compute: Compute = setting(Compute(), "where it computes (with Ray: the workers' device)")
+    where: EngineOptions = setting(EngineOptions(), "the engine that certifies")
+
+    def __post_init__(self):
+        if len(self.run.sigmas) != 1:
+            raise ValueError(
+                f"claim compares the defences at one sigma, got {self.run.sigmas}: run it once per sigma, each "
+                "with its own --out"
+            )
+        check_defences(self.run.defences)
 
 
-def _certify_split(config: Claim, split: str, out: str) -> dict:
-    """Worker: certify one split. Returns its rows, wall seconds, the bare metric forward (ms per image) and
-    the denoising quality of each denoised defence on the same images."""
-    from msbiqa.data import load_dataset
-    from msbiqa.data.subsets import spread
-    from msbiqa.experiments.comparison import certify_dataset
-    from msbiqa.experiments.defences import DENOISED, denoising_quality, load_defence
-    from msbiqa.models.metrics import load_metric
+SKIPPED = ("split",)  # the claim certifies every split of `splits`
 
-    torch.set_num_threads(config.threads)
+
+def _certify_split(config: Claim, split: str, out: Path, metric, engine, here) -> dict:
+    """Certify one split. Returns its rows, wall seconds, the bare metric forward (ms per image) and the denoising
+    quality of each denoised defence on the same images."""
+    run, sigma = config.run, config.run.sigmas[0]
     start = time.perf_counter()
-    device = default_device(config.device)
-    dataset = load_dataset(config.dataset, root=config.root, split=split)
-    metric = load_metric(config.metric, device=device)
-    bare = bare_forward_ms(metric, dataset[0][0].to(device), config.sigma)
+    dataset = replace(config.source, split=split).load()
+    bare = bare_forward_ms(metric, dataset[0][0].to(here), sigma)
     rows = certify_dataset(
-        metric,
-        dataset,
-        defences=config.defences,
-        sigmas=[config.sigma],
-        eps=config.eps,
-        n=config.n,
-        alpha=config.alpha,
-        images=config.images,
-        seed=config.seed,
-        denoisers=config.denoisers,
-        out_csv=Path(out) / f"per_image_{split}.csv",
-        device=device,
-        progress=False,
+        metric, dataset, run, out_csv=out / f"per_image_{split}.csv", device=config.compute.device, engine=engine
     )
     seconds = time.perf_counter() - start
-    images = [dataset[i][0] for i in spread(len(dataset), config.images)]
+    images = [dataset[i][0] for i in spread(len(dataset), run.images)]
     denoising = [
         {
             "split": split,
             "defence": d,
-            **denoising_quality(
-                load_defence(d, metric, config.sigma, config.denoisers, device=device), images, seed=config.seed
-            ),
+            **denoising_quality(load_defence(d, metric, sigma, run.denoisers, device=here), images, seed=run.seed),
         }
-        for d in config.defences
+        for d in run.defences
         if d in DENOISED
     ]
-    return {"split": split, "seconds": seconds, "bare_ms": bare, "rows": rows, "denoising": denoising}
+    return {"split": split, "seconds": seconds, "bare_ms": bare, "rows": rows, "denoising": denoising, "data": dataset}
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
@@ -152,69 +137,49 @@ def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, 
 
 
 def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
-    """Certify every split (in parallel), then write and return the tables (see the module docstring)."""
-    from msbiqa.data import load_dataset
-    from msbiqa.models.metrics import load_metric
-
-    default_device(config.device)  # an unavailable device fails here, before any worker starts
+    """Certify every split through the configured engine, then write and return the tables (module docstring)."""
+    ray = config.where.engine == "ray"
+    here = torch.device("cpu") if ray else config.compute.apply()  # an unavailable device fails here, before work
+    engine = config.where.build()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start, load_before = time.perf_counter(), os.getloadavg()
-    for split in config.splits:  # builds or checks the data once, before the workers open it
-        load_dataset(config.dataset, root=config.root, split=split)
-    workers = max(1, len(config.splits))
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        jobs = [pool.submit(_certify_split, config, split, str(out)) for split in config.splits]
-        done = [job.result() for job in jobs]
+    metric = config.base.load(device=here)
+    done = [_certify_split(config, split, out, metric, engine, here) for split in config.splits]
     certify_seconds = time.perf_counter() - start
-    metric = load_metric(config.metric, device="cpu")  # only its name and direction are read here
-    higher = bool(getattr(metric, "higher_is_better", True))
-    rows = pd.concat(
-        [
-            with_context(d["rows"], load_dataset(config.dataset, root=config.root, split=d["split"])).assign(
-                split=d["split"]
-            )
-            for d in done
-        ],
-        ignore_index=True,
-    )
-    boot = Bootstrap(resamples=config.resamples, seed=config.seed)
-    tables = claim_tables(rows, higher, boot, bare_ms={d["split"]: d["bare_ms"] for d in done}, n=config.n)
+    rows = pd.concat([evidence_rows(d["rows"], d["data"]).assign(split=d["split"]) for d in done], ignore_index=True)
+    boot = replace(config.bootstrap, seed=config.run.seed)
+    tables = claim_tables(rows, metric, boot, bare_ms={d["split"]: d["bare_ms"] for d in done}, n=config.run.bounds.n)
     tables["denoising"] = pd.DataFrame([row for d in done for row in d["denoising"]])
-    caption = _caption(config, metric)
+    captions = _captions(config, metric, boot)
     for name, table in tables.items():
-        plain = name in ("cost", "denoising")
-        save_table(table, out, name, caption[name], shown=None if plain else _display(name, table))
-    figure = claim_figure(tables)
-    save_figure(figure, out, "claim")
+        if name in ("cost", "denoising"):
+            save_table(table, out, name, captions[name])
+        else:
+            save_evidence(table, out, name, captions[name], KEEP[name])
+    save_figure(claim_figure(tables), out, "claim")
     record = {
         "settings": asdict(config),
-        "metric": getattr(metric, "name", config.metric),
+        "metric": getattr(metric, "name", config.base.metric),
         "certify_wall_seconds": round(certify_seconds, 1),
         "certify_seconds_per_split": {d["split"]: round(d["seconds"], 1) for d in done},
         "bare_forward_ms": {d["split"]: round(d["bare_ms"], 3) for d in done},
         "wall_seconds": round(time.perf_counter() - start, 1),
-        "torch_threads_per_worker": config.threads,
+        "torch_threads": torch.get_num_threads(),
+        "engine": config.where.engine,
         "cpus": os.cpu_count(),
         "load_average_1_5_15_min": {"start": load_before, "end": os.getloadavg()},
-        "workers": workers,
     }
     (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     return tables
 
 
-def claim_tables(
-    rows: pd.DataFrame, higher_is_better: bool, boot: Bootstrap, *, bare_ms: dict[str, float], n: int
-) -> dict[str, pd.DataFrame]:
-    """The run's tables from per-image rows with split, base and photo columns (see `with_context`)."""
+def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[str, float], n: int) -> dict:
+    """The run's tables from per-image rows with split, base and photo columns (see `evidence_rows`)."""
     present = set(rows["defence"])
-    every = interval_table(rows, ["split", "defence"], higher_is_better=higher_is_better, config=boot)
+    every = summarize(rows, ["split", "defence"], metric, boot)
     tables = {"main_table": _rows_of(every, [d for d in DEFENCES if d in present])}
-    pairs = [p for p in PAIRS if set(p) <= present]
-    tables["differences"] = paired_differences(
-        rows, pairs, by=["split"], higher_is_better=higher_is_better, config=boot
-    )
+    tables["differences"] = differences(rows, PAIRS, metric, boot, by=["split"])
     if set(ABLATION_ROWS) <= present:
         ablation = _rows_of(every, ABLATION_ROWS)
         cell_of = {kind: cell for cell, kind in ABLATION.items()}
@@ -223,7 +188,7 @@ def claim_tables(
         tables["ablation"] = ablation
         effects = []
         for factor, fixed, pair in FACTORS:
-            diff = paired_differences(rows, [pair], by=["split"], higher_is_better=higher_is_better, config=boot)
+            diff = differences(rows, [pair], metric, boot, by=["split"])
             diff.insert(1, "factor", factor)
             diff.insert(2, "held_fixed", fixed)
             effects.append(diff)
@@ -242,7 +207,7 @@ def claim_figure(tables: dict[str, pd.DataFrame]):
     every = pd.concat([tables["main_table"], tables.get("ablation", tables["main_table"])]).drop_duplicates(
         ["split", "defence"]
     )
-    every = every.assign(label=every["defence"].map(lambda d: LABELS.get(d, d)))
+    every = every.assign(label=every["defence"].map(defence_name))
     diffs = tables["differences"]
     if "ablation_effects" in tables:
         diffs = pd.concat([diffs, tables["ablation_effects"]], ignore_index=True)
@@ -298,44 +263,32 @@ def cost_table(rows: pd.DataFrame, bare_ms: dict[str, float], n: int) -> pd.Data
     return pd.DataFrame(out)
 
 
-def _display(name: str, table: pd.DataFrame) -> pd.DataFrame:
-    keep = {
-        "main_table": ["split", "defence", "images", "photos", "certified"],
-        "differences": ["split", "comparison", "images", "photos"],
-        "ablation": ["split", "architecture", "loss", "defence", "images"],
-        "ablation_effects": ["split", "factor", "held_fixed", "comparison", "images"],
-    }[name]
-    shown = formatted(table, SHOWN, keep)
-    if "defence" in shown:
-        shown["defence"] = shown["defence"].map(lambda d: LABELS.get(d, d))
-    if "comparison" in table:
-        shown["comparison"] = table["comparison"].map(comparison_label)
-        shown["decided (SROCC, PLCC)"] = decided_text(table)
-    return shown
+KEEP = {  # the columns each evidence table shows before its statistics
+    "main_table": ["split", "defence", "images", "photos", "certified"],
+    "differences": ["split", "comparison", "images", "photos"],
+    "ablation": ["split", "architecture", "loss", "defence", "images"],
+    "ablation_effects": ["split", "factor", "held_fixed", "comparison", "images"],
+}
 
 
-def comparison_label(text: str) -> str:
-    """'dms-iqa - ms' as the tables name it: 'DMS-IQA − MS'."""
-    a, b = text.split(" - ")
-    return f"{LABELS.get(a, a)} − {LABELS.get(b, b)}"
-
-
-def _caption(config: Claim, metric) -> dict[str, str]:
-    setting_text = (
-        f"{config.dataset} {', '.join(config.splits)}, {config.images or 'all'} images per split, metric "
-        f"{getattr(metric, 'name', config.metric)}, sigma={config.sigma}, eps={config.eps} (l2, [0,1] images), "
-        f"n={config.n}, alpha={config.alpha} per bound, seed={config.seed}, {config.resamples} bootstrap resamples"
-    )
-    common = f"{setting_text}. {SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}; mean delta over certified images."
+def _captions(config: Claim, metric, boot: Bootstrap) -> dict[str, str]:
+    data = f"{config.source.dataset} {', '.join(config.splits)}"
+    setting_text = run_text(config.run, boot, data=data, metric=metric).replace(" images,", " images per split,", 1)
     return {
-        "main_table": common,
-        "differences": f"Paired differences on the same images and resamples. {common} 'decided': the image "
-        "interval (and the photo interval, where photos exist) excludes 0.",
-        "ablation": f"Architecture x loss, same data, sigma, n and seed. {common}",
-        "ablation_effects": "Each factor's paired effect with the other held fixed (first cell minus second). "
-        f"{common} 'decided': the intervals exclude 0.",
+        "main_table": caption(setting_text),
+        "differences": caption(
+            setting_text,
+            "Paired differences on the same images and resamples; 'decided': the image interval (and the "
+            "photo interval, where photos exist) excludes 0.",
+        ),
+        "ablation": caption(setting_text, "Architecture x loss, same data, sigma, n and seed."),
+        "ablation_effects": caption(
+            setting_text,
+            "Each factor's paired effect with the other held fixed (first cell minus second); "
+            "'decided': the intervals exclude 0.",
+        ),
         "cost": f"{setting_text}. Seconds per image / noise samples per image, and its ratio to the bare metric "
-        "forward on a batch of 16 noisy images timed in the same worker process.",
+        "forward on a batch of 16 noisy images timed in this process.",
         "denoising": f"{setting_text}. PSNR (dB) against the clean image of one seeded noisy draw per image and of "
         "its denoised version, and the mean |metric(denoised) - metric(clean)| (what the target loss keeps small).",
     }

@@ -1,229 +1,40 @@
 """Certify a dataset under each defence at each sigma, and tabulate how well the defended scores follow MOS.
 
-One row per (sigma, defence, image), appended to a CSV as it is computed, so an interrupted run resumes.
-Every defence of one image uses the same noise seed (common random numbers), so differences between
-defences are not sampling noise. The summary has SROCC / PLCC / KROCC of the (defended) scores vs MOS, the
-mean certified delta = max(upper - median, median - lower) and fidelity, each with its bootstrap intervals
-(`msbiqa.report.evidence`).
+`msbiqa compare`'s computation: one `certify_dataset` run per sigma at eps = eps_ratio * sigma, then one summary
+row per (sigma, eps, defence) with SROCC / PLCC / KROCC vs MOS, the mean certified delta and fidelity, each with
+its bootstrap intervals (`msbiqa.experiments.evidence_tables`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from msbiqa.data.subsets import spread
-from msbiqa.experiments.defences import DEFENCES, KNOWN, check_defences, load_defence
-from msbiqa.experiments.engines import Job, LocalEngine, Work
-from msbiqa.experiments.resumable import ResultsFile
-from msbiqa.fingerprint import weights_digest
-from msbiqa.report.evidence import interval_table, with_context
-from msbiqa.report.uncertainty import Bootstrap
+from msbiqa.experiments.certification import Certification, certify_dataset
+from msbiqa.experiments.evidence_tables import evidence_rows, summarize
 from msbiqa.settings import setting
-from msbiqa.smoothing.certify import order_statistic_ranks
-from msbiqa.smoothing.defended import DefendedMetric
-from msbiqa.smoothing.validate import check_seed
+from msbiqa.smoothing.certify import Bounds
+from msbiqa.statistics.uncertainty import Bootstrap
 
-KEY = ["sigma", "defence", "image", "denoiser", "denoiser_digest"]
-
-
-def certify_one(
-    defended: DefendedMetric,
-    defence: str,
-    image: torch.Tensor,
-    *,
-    eps: float,
-    n: int,
-    alpha: float,
-    seed: int,
-    device,
-    n0: int,
-    n_bins: int,
-    bin_range: tuple[float, float],
-) -> dict:
-    """Score and certificate of one image under one defence, as a flat row (NaN where not defined).
-
-    none: the base score, nothing certified. MS / DMS / DMS-IQA: median smoothing. binned RS: the top
-    bin's centre; certified when its l2 radius reaches eps, then the score cannot move (delta = 0).
-    """
-    if defence == "none":
-        with torch.inference_mode():
-            score = float(defended.metric(image.to(device)[None]).float())
-        return {
-            "score": score,
-            "lower": np.nan,
-            "upper": np.nan,
-            "delta": np.nan,
-            "width": np.nan,
-            "certified": False,
-            "radius": np.nan,
-        }
-    if defence == "binned-rs":
-        c = defended.certify_binned(
-            image, eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=n_bins, score_range=bin_range, device=device
-        )
-        ok = c.certified
-        return {
-            "score": c.prediction,
-            "lower": c.prediction if ok else np.nan,
-            "upper": c.prediction if ok else np.nan,
-            "delta": c.delta if ok else np.nan,
-            "width": 0.0 if ok else np.nan,
-            "certified": ok,
-            "radius": c.radius,
-        }
-    c = defended.certify(image, eps, n=n, alpha=alpha, seed=seed, device=device)
-    return {
-        "score": c.median,
-        "lower": c.lower,
-        "upper": c.upper,
-        "delta": c.delta,
-        "width": c.width,
-        "certified": True,
-        "radius": np.nan,
-    }
-
-
-def run_constants(metric, dataset, *, eps: float, n: int, alpha: float, seed: int, device) -> dict:
-    """Everything besides sigma, defence and image that changes a row: the dataset (title, split and image
-    size), the metric (name and weights digest), eps, n, alpha, seed and the precision networks run at."""
-    bf16 = device.type == "cuda" or torch.is_autocast_enabled("cpu")
-    return {
-        "dataset": str(getattr(dataset, "title", type(dataset).__name__)),
-        "image_size": str(getattr(dataset, "resize", None) or "native"),
-        "metric": str(getattr(metric, "name", type(metric).__name__)),
-        "metric_digest": weights_digest(metric),
-        "eps": float(eps),
-        "n": int(n),
-        "alpha": float(alpha),
-        "seed": int(seed),
-        "precision": "bf16" if bf16 else "fp32",
-    }
-
-
-def observed_range(metric, dataset, picks: list[int], device) -> tuple[float, float]:
-    """Bin range of binned RS: the span of the base metric's clean scores over the certified images, widened by
-    10 % on each side (the stated rule; a metric's nominal range can be approximate or unbounded)."""
-    with torch.inference_mode():
-        scores = [float(metric(dataset[i][0].to(device)[None]).float()) for i in picks]
-    lo, hi = min(scores), max(scores)
-    pad = 0.1 * (hi - lo) or max(abs(hi), 1.0) * 1e-3
-    return lo - pad, hi + pad
-
-
-def identity(defended: DefendedMetric) -> dict:
-    """The key columns naming the denoiser of a defended metric: its name and weights digest."""
-    return {"denoiser": defended.denoiser_name, "denoiser_digest": weights_digest(defended.denoiser)}
-
-
-def certify_row(defended: DefendedMetric, job: Job, item, device, *, seed: int, bin_range, **options) -> dict:
-    """The row of one job (sigma, defence, dataset index) for item = dataset[index], seeded with seed + index
-    whatever the engine; `options` as `certify_one`. `seconds` is the time it took on the machine that ran it."""
-    sigma, defence, index = job
-    image, mos, name = item
-    start = time.perf_counter()
-    row = certify_one(defended, defence, image, seed=seed + index, device=device, bin_range=bin_range, **options)
-    return {
-        "sigma": sigma,
-        "defence": defence,
-        "image": name,
-        **identity(defended),
-        "mos": float(mos),
-        **row,
-        "bin_lo": bin_range[0],
-        "bin_hi": bin_range[1],
-        "seconds": time.perf_counter() - start,
-    }
-
-
-def certify_dataset(
-    metric,
-    dataset,
-    *,
-    defences=DEFENCES,
-    sigmas=(0.12,),
-    eps: float = 0.05,
-    n: int = 100,
-    alpha: float = 0.001,
-    images: int | None = None,
-    seed: int = 0,
-    denoisers: str | Path = "shipped",
-    foreign_denoisers: bool = False,
-    n0: int | None = None,
-    n_bins: int = 10,
-    out_csv: str | Path | None = None,
-    device=None,
-    progress: bool = True,
-    engine=None,
-) -> pd.DataFrame:
-    """Per-image certificates of `images` images spread evenly over `dataset` (all when None), for every
-    sigma x defence (each listed once), in that order.
-
-    Columns: sigma, defence, image, denoiser, denoiser_digest, mos, score, lower, upper, delta, width, certified,
-    radius, bin_lo, bin_hi, seconds, and the run's constants (`run_constants`). binned RS selects its bin with
-    n0 extra draws (default max(16, n // 8)) among n_bins bins over `observed_range`. Rows already in `out_csv`
-    with the same key and constants are not recomputed; the file is locked while this runs. A DMS-IQA
-    denoiser trained through another metric is refused unless `foreign_denoisers` (its rows then name it).
-    `engine` computes the rows: `LocalEngine()` (default, this process) or a `RayEngine` (see
-    `msbiqa.experiments.engines`); for a fixed seed both give the same rows, but for `seconds`.
-    """
-    defences, sigmas = check_defences(dict.fromkeys(defences)), list(dict.fromkeys(float(s) for s in sigmas))
-    for sigma in sigmas:
-        order_statistic_ranks(n, sigma, eps, alpha)  # fail before any sampling
-    engine = engine or LocalEngine()
-    here, device = engine.devices(device)  # where this process loads the networks, where they certify
-    metric = metric.to(here).eval()
-    picks = spread(len(dataset), images)
-    check_seed(seed + max(picks), name="seed + image index")
-    n0 = max(16, n // 8) if n0 is None else n0
-    constants = run_constants(metric, dataset, eps=eps, n=n, alpha=alpha, seed=seed, device=device)
-    defended = {
-        (s, d): load_defence(d, metric, s, denoisers, here, foreign=foreign_denoisers) for s in sigmas for d in defences
-    }  # every file checked before the first image is scored
-    bins = observed_range(metric, dataset, picks, here) if "binned-rs" in defences else (np.nan, np.nan)
-    certify = partial(certify_row, eps=eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=n_bins, bin_range=bins)
-    with ResultsFile(out_csv, KEY, constants) as results:
-        identities = {pair: list(identity(smoothed).values()) for pair, smoothed in defended.items()}
-        jobs = [(s, d, i) for s, d in defended for i in picks]
-        todo = [job for job in jobs if not results.is_done([*job[:2], dataset.names[job[2]], *identities[job[:2]]])]
-        with tqdm(
-            total=len(jobs), initial=len(jobs) - len(todo), desc="certify dataset", unit="cert", disable=not progress
-        ) as bar:
-            for row in engine.run(Work(dataset, todo, defended, certify), device):
-                results.append(row)
-                bar.set_postfix(defence=row["defence"], sigma=row["sigma"])
-                bar.update(1)
-        table = results.table(dtype={"image": str, "denoiser": str, "denoiser_digest": str})
-    order = {(s, d, str(dataset.names[i])): k for k, (s, d, i) in enumerate(jobs)}
-    rank = pd.Series([order.get(key, -1) for key in zip(table["sigma"], table["defence"], table["image"].astype(str))])
-    return table.iloc[rank[rank >= 0].sort_values(kind="stable").index].reset_index(drop=True)
+SKIPPED = ("eps",)  # a comparison certifies eps = eps_ratio * sigma: its Certification's eps is not an option
 
 
 @dataclass
 class Comparison:
-    """What `compare_defences` certifies: every sigma x defence at eps = eps_ratio * sigma."""
+    """What `compare_defences` certifies: every sigma x defence of `run` at eps = eps_ratio * sigma."""
 
-    sigmas: list[float] = setting([0.06, 0.12, 0.25], "noise levels")
-    defences: list[str] = setting(list(DEFENCES), "defences to compare", choices=KNOWN)
+    run: Certification = setting(
+        Certification(sigmas=[0.06, 0.12, 0.25], bounds=Bounds(n=500)), "what is certified (eps: from eps_ratio)"
+    )
     eps_ratio: float = setting(0.5, "certify eps = ratio x sigma")
-    n: int = setting(500, "noise samples per certificate")
-    alpha: float = setting(0.001, "failure probability of each bound")
-    seed: int = setting(0, "noise seed")
-    images: int | None = setting(None, "images spread evenly over the split (default: all)")
-    denoisers: str = setting("shipped", "'shipped' or a folder of KIND-sigmaS.pt files (or METRIC/KIND-sigmaS.pt)")
-    foreign_denoisers: bool = setting(False, "use DMS-IQA denoisers trained through another metric (rows name it)")
     cpu_bf16: bool = setting(
         False, "bf16 autocast on CPU (2-3x faster on CPUs with AMX; the certified function is then the bf16 one)"
     )
-    resamples: int = setting(1000, "bootstrap resamples per interval")
+    bootstrap: Bootstrap = setting(Bootstrap(resamples=1000), "how intervals are computed")
 
 
 def compare_defences(
@@ -242,7 +53,7 @@ def compare_defences(
     rows, so an interrupted run resumes; the summary has one row per (sigma, eps, defence): images, photos (where
     the dataset has reference photos), srocc, plcc, krocc (sign-corrected), mean delta and fidelity, each with
     its bootstrap intervals, the certified fraction, median delta and seconds per image
-    (`msbiqa.report.evidence.interval_table`). `engine` as in `certify_dataset`.
+    (`msbiqa.statistics.evidence.interval_table`). `engine` as in `certify_dataset`.
     """
     c = config or Comparison()
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if c.cpu_bf16 else contextlib.nullcontext()
@@ -252,26 +63,20 @@ def compare_defences(
                 certify_dataset(
                     metric,
                     dataset,
-                    defences=c.defences,
-                    sigmas=(sigma,),
-                    eps=c.eps_ratio * sigma,
-                    n=c.n,
-                    alpha=c.alpha,
-                    images=c.images,
-                    seed=c.seed,
-                    denoisers=c.denoisers,
-                    foreign_denoisers=c.foreign_denoisers,
+                    replace(c.run, sigmas=[sigma], bounds=replace(c.run.bounds, eps=c.eps_ratio * sigma)),
                     out_csv=out_csv,
                     device=device,
                     progress=progress,
                     engine=engine,
                 )
-                for sigma in c.sigmas
+                for sigma in c.run.sigmas
             ],
             ignore_index=True,
         )
-    higher = bool(getattr(metric, "higher_is_better", True))
-    rows = with_context(per_image, dataset, by=("sigma",))
-    boot = Bootstrap(resamples=c.resamples, seed=c.seed)
-    summary = interval_table(rows, ["sigma", "eps", "defence"], higher_is_better=higher, config=boot)
+    summary = summarize(evidence_rows(per_image, dataset), ["sigma", "eps", "defence"], metric, comparison_bootstrap(c))
     return summary, per_image
+
+
+def comparison_bootstrap(config: Comparison) -> Bootstrap:
+    """The comparison's bootstrap, seeded with its noise seed."""
+    return replace(config.bootstrap, seed=config.run.seed)

@@ -20,7 +20,7 @@ from msbiqa.smoothing.defended import DefendedMetric
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")  # the method's main table
 ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architecture x loss, one factor at a time
 KNOWN = DEFENCES + ABLATION_DEFENCES
-LABELS = {
+DEFENCE_NAMES = {
     "none": "none",
     "ms": "MS",
     "dms": "DMS",
@@ -68,7 +68,7 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
 
 def metric_specific(kind: str) -> bool:
     """Whether denoisers of `kind` are trained through the base metric (rank/target losses), hence per metric."""
-    return KINDS[kind][2].through_metric
+    return KINDS[kind].loss.through_metric
 
 
 def metric_folder(metric) -> str:

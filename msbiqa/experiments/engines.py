@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
+from msbiqa.devices import default_device
 from msbiqa.settings import setting
-from msbiqa.smoothing.validate import default_device
 
 ENGINES = ("local", "ray")
 

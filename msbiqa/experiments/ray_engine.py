@@ -17,12 +17,12 @@ import itertools
 import logging
 import os
 import pickle
-import re
 import socket
 from pathlib import Path
 
 import torch
 
+from msbiqa.console import plain
 from msbiqa.experiments.engines import EngineError, Job, Work
 
 INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv)"
@@ -30,7 +30,6 @@ INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv
 # not a Ray cluster (or refuses this driver) fails within seconds instead of retrying for about 14 minutes.
 ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_NUM_REDIS_GET_RETRIES": "1", "RAY_py_gcs_connect_timeout_s": "3"}
 PROBE_SECONDS = 3.0
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def import_ray():
@@ -117,7 +116,7 @@ def placement(resources: dict, device, workers: int | None, cpus_per_worker: flo
 
 def _reason(err: BaseException) -> str:
     """The last line of a Ray error (the original exception for a failed actor), without colour codes."""
-    lines = [line.strip() for line in ANSI.sub("", str(err)).splitlines() if line.strip()]
+    lines = [line.strip() for line in plain(str(err)).splitlines() if line.strip()]
     return lines[-1] if lines else type(err).__name__
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from msbiqa.devices import default_device
 from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import KINDS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
 from msbiqa.models.metrics.base import load_tensors
 from msbiqa.settings import setting
-from msbiqa.smoothing.validate import default_device
 
 
 @dataclass
@@ -68,7 +68,7 @@ class TrainConfig:
         self.root = str(Path(self.root).expanduser().resolve()) if self.root else None
         if self.kind not in KINDS:
             raise ValueError(f"unknown denoiser kind {self.kind!r}; choose one of {sorted(KINDS)}")
-        self.arch, hparams, weights = KINDS[self.kind]
+        self.arch, hparams, weights = KINDS[self.kind]  # a Kind record unpacks in this order
         size_key = "channels" if self.arch == "dncnn" else "width"
         given = {"depth": self.depth, size_key: self.width}
         self.hparams = {**hparams, **{k: v for k, v in given.items() if v is not None}}

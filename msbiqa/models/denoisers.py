@@ -13,6 +13,7 @@ import math
 import re
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,19 +28,32 @@ DEFAULT_SIGMA = 0.12
 DNCNN_SHAPE = {"depth": 10, "channels": 24}  # lighter than Salman et al.'s DnCNN-17/64: ~9x fewer MACs per pixel
 UNET_SHAPE = {"depth": 3, "width": 16}
 FULL_LOSS = LossWeights(mse=1.0, rank=4.0, target=256.0)  # DMS-IQA's objective: MSE + rank + target
-KINDS = {  # kind -> (architecture, hyper-parameters, loss weights it is trained with)
-    "dms": ("dncnn", DNCNN_SHAPE, LossWeights(mse=1.0)),
-    "dncnn-full": ("dncnn", DNCNN_SHAPE, FULL_LOSS),
-    "unet-mse": ("unet", UNET_SHAPE, LossWeights(mse=1.0)),
-    "dms-iqa": ("unet", UNET_SHAPE, FULL_LOSS),
+ARCHITECTURE_NAMES = {"dncnn": "DnCNN", "unet": "U-Net"}
+LOSS_NAMES = ("MSE", "MSE + rank + target")  # the ablation's two objectives: pixels only, or through the metric
+
+
+class Kind(NamedTuple):
+    """A denoiser kind: its architecture, the architecture's hyper-parameters and the loss it is trained with."""
+
+    arch: str
+    hparams: dict
+    loss: LossWeights
+
+    @property
+    def cell(self) -> tuple[str, str]:
+        """(architecture, loss) as the ablation names them: one factor at a time, DnCNN or U-Net x MSE or the full
+        objective."""
+        return ARCHITECTURE_NAMES[self.arch], LOSS_NAMES[self.loss.through_metric]
+
+
+KINDS = {
+    "dms": Kind("dncnn", DNCNN_SHAPE, LossWeights(mse=1.0)),
+    "dncnn-full": Kind("dncnn", DNCNN_SHAPE, FULL_LOSS),
+    "unet-mse": Kind("unet", UNET_SHAPE, LossWeights(mse=1.0)),
+    "dms-iqa": Kind("unet", UNET_SHAPE, FULL_LOSS),
 }
 # The ablation of the method's two changes over DMS, one factor at a time: (architecture, loss) -> kind.
-ABLATION = {
-    ("DnCNN", "MSE"): "dms",
-    ("DnCNN", "MSE + rank + target"): "dncnn-full",
-    ("U-Net", "MSE"): "unet-mse",
-    ("U-Net", "MSE + rank + target"): "dms-iqa",
-}
+ABLATION = {kind.cell: name for name, kind in KINDS.items()}
 _WEIGHTS_FILE = re.compile(r"^(" + "|".join(map(re.escape, KINDS)) + r")-sigma(\d+(?:\.\d+)?)\.pt$")
 
 
@@ -63,6 +77,16 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.denoise(x).clamp(0.0, 1.0)
+
+    @property
+    def trained_through(self) -> str | None:
+        """The base metric this denoiser's training scored its outputs with (rank or target loss: it is then
+        specific to that metric), None when training never saw a metric (MSE only, or no training record)."""
+        config = getattr(self, "config", None) or {}
+        weights = config.get("weights") or {}
+        if not LossWeights(**{k: float(weights.get(k) or 0) for k in ("mse", "rank", "target")}).through_metric:
+            return None
+        return str(config.get("base_metric") or "the default metric")
 
 
 def _zero(conv: nn.Conv2d) -> nn.Conv2d:

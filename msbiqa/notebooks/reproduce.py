@@ -12,7 +12,6 @@ import ast
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -27,11 +26,11 @@ from jupyter_client.manager import AsyncKernelManager
 from tqdm.auto import tqdm
 
 import msbiqa
-from msbiqa.report.notebook import repo_root
+from msbiqa.console import plain
+from msbiqa.notebooks.session import repo_root
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 INLINE_ROWS = 30  # tables up to this many rows are copied into the index; longer ones are linked
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PACKAGES = (
     "torch",
     "torchvision",
@@ -64,13 +63,17 @@ class NotebookRun:
 
 
 class ThisPythonKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is `sys.executable -m ipykernel_launcher`, ignoring installed kernelspecs."""
+    """A kernel manager whose kernel is `sys.executable -m ipykernel_launcher`, ignoring installed kernelspecs.
+
+    The kernel logs only critical messages: its start-up warning about unencrypted TCP on 127.0.0.1 and the
+    "KeyboardInterrupt caught in kernel" of its shutdown are noise on the console of a run that succeeds (a cell's
+    own errors reach the executed notebook and the run record, not the kernel's log)."""
 
     @property
     def kernel_spec(self) -> KernelSpec:
         if self._kernel_spec is None:
             self._kernel_spec = KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--log-level=CRITICAL"],
                 display_name=f"Python {platform.python_version()} ({sys.prefix})",
                 language="python",
             )
@@ -163,7 +166,7 @@ def run_notebook(notebook: Path, out: Path, params: dict, timeout: float | None 
     """Execute one notebook into `out/<name>/<name>.ipynb`; errors are recorded, not raised."""
     import papermill
 
-    from msbiqa.report.headless import ENGINE  # papermill's engine without nbclient's Output-widget imitation
+    from msbiqa.notebooks.headless import ENGINE  # papermill's engine without nbclient's Output-widget imitation
 
     folder = out / notebook.stem
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,7 +187,7 @@ def run_notebook(notebook: Path, out: Path, params: dict, timeout: float | None 
         )
         run.ok = True
     except Exception as err:  # noqa: BLE001 — any failure of one notebook must not stop the others
-        run.error = ANSI.sub("", f"{type(err).__name__}: {err}").strip()[-2000:] or traceback.format_exc(limit=2)
+        run.error = plain(f"{type(err).__name__}: {err}").strip()[-2000:] or traceback.format_exc(limit=2)
     run.seconds = time.perf_counter() - start
     run.outputs = sorted(
         str(p.relative_to(out))

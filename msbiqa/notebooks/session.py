@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import msbiqa
-from msbiqa.smoothing.validate import default_device
+from msbiqa.devices import default_device
 
 
 def repo_root() -> Path:

@@ -1,2 +1,2 @@
-"""Reporting: correlations with MOS, tables (CSV + Markdown), figures, the notebooks' shared start, and
-`msbiqa reproduce`, which runs the notebooks and indexes what they wrote."""
+"""Presentation: tables (CSV + Markdown, captions' notes, values shown with their intervals), figures, and the
+radius visualisation of notebook 00. The numbers come from `msbiqa.statistics`."""

@@ -82,7 +82,7 @@ def noisy_samples(defended, image: torch.Tensor, count: int, seed: int = 0):
 
 
 def plot_intervals(ax, table, statistic: str, x: str, hue: str | None = None, label: str | None = None):
-    """Point estimates of `statistic` per row of an interval table (`msbiqa.report.evidence`) with the 95 %
+    """Point estimates of `statistic` per row of an interval table (`msbiqa.statistics.evidence`) with the 95 %
     image-bootstrap interval as a thick bar and the photo-bootstrap interval, where present, as a thin one.
 
     `x` is categorical (evenly spaced, in order of appearance) unless numeric; rows of one `hue` value share a

@@ -1,16 +1,33 @@
-"""Result tables: save a DataFrame as CSV and Markdown, and the notes their captions share (intervals and the
-summaries of per-image certificates: `msbiqa.report.evidence`)."""
+"""Result tables: save a DataFrame as CSV and Markdown, the notes their captions share, and the display form of
+the interval tables of `msbiqa.statistics.evidence` (each value with its intervals)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
-SIGN_NOTE = "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated)"
+STATISTIC_NAMES = {
+    "srocc": "SROCC",
+    "plcc": "PLCC",
+    "krocc": "KROCC",
+    "mean_delta": "mean delta",
+    "fidelity_srocc": "fidelity SROCC",
+    "fidelity_plcc": "fidelity PLCC",
+}
+INTERVAL_NOTE = (
+    "95 % bootstrap intervals: [ ] over images, { } over reference photos (cluster bootstrap: all images of a "
+    "photo move together; only where the data set has reference photos)"
+)
+SIGN_NOTE = (
+    "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated); "
+    "fidelity = agreement of the defended score with the undefended base score (label-free, PLCC linear)"
+)
+EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}"  # what every table of certificate evidence says
 
 
 def _cell(value, fmt: str) -> str:
@@ -60,3 +77,32 @@ def save_table(
     text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df if shown is None else shown, digits)
     (out / f"{name}.md").write_text(text)
     return df
+
+
+def formatted(table: pd.DataFrame, statistics: Sequence[str], keep: Sequence[str], digits: int = 3) -> pd.DataFrame:
+    """A display copy of an interval table: the `keep` columns, then one text column per statistic,
+    'value [image interval] {photo interval}' (the photo part only where it exists)."""
+    out = table[list(keep)].copy()
+    for name in statistics:
+        out[STATISTIC_NAMES.get(name, name)] = [_interval_cell(row, name, digits) for _, row in table.iterrows()]
+    return out
+
+
+def decided_text(table: pd.DataFrame) -> list[str]:
+    """'yes, no' per row of a paired-difference table: whether its SROCC and its PLCC difference are decided
+    (intervals exclude 0), the column tables show as 'decided (SROCC, PLCC)'."""
+    return [
+        f"{'yes' if a else 'no'}, {'yes' if b else 'no'}" for a, b in zip(table["srocc_decided"], table["plcc_decided"])
+    ]
+
+
+def _interval_cell(row, name: str, digits: int) -> str:
+    value = row[name]
+    if not np.isfinite(value):
+        return "–"
+    f = f"{{:.{digits}f}}"
+    text = f"{f.format(value)} [{f.format(row[f'{name}_lo'])}, {f.format(row[f'{name}_hi'])}]"
+    lo, hi = row.get(f"{name}_photo_lo", np.nan), row.get(f"{name}_photo_hi", np.nan)
+    if np.isfinite(lo) and np.isfinite(hi):
+        text += f" {{{f.format(lo)}, {f.format(hi)}}}"
+    return text

@@ -9,8 +9,9 @@ y_(1) <= ... <= y_(n) (1-based ranks) each bound holds with probability >= 1 - a
 * lower = y_(k_lo), k_lo the largest k with 1 - BinomCDF(k - 1; n, p_lo) >= 1 - alpha
   (P[y_(k) > q_lo] = P[Bin(n, p_lo) <= k - 1] <= alpha).
 
-In 0-based code the bounds are sorted[k - 1]; indexing sorted[k] (as some public code does) makes the
-lower bound one rank too optimistic.
+In 0-based code the bounds are sorted[k - 1]. Indexing sorted[k] with the 1-based rank makes the lower bound one
+rank too optimistic on samples sorted ascending; on samples sorted descending (ranks counted from the top) both
+bounds come out one rank lower, and the upper bound is one rank too optimistic.
 """
 
 from __future__ import annotations
@@ -23,8 +24,23 @@ import numpy as np
 import torch
 from scipy.stats import binom, norm
 
+from msbiqa.settings import setting
 from msbiqa.smoothing.sampler import ScoreFn, resolve_seed, sample_scores
 from msbiqa.smoothing.validate import check_alpha, check_eps, check_image, check_n, check_sigma
+
+
+@dataclass
+class Bounds:
+    """How a certificate is computed: the l2 radius eps it holds for, the n noise samples it is read from and the
+    failure probability alpha of each of its two bounds (the settings every certifying command shares)."""
+
+    eps: float = setting(0.05, "certified l2 radius on [0, 1] images")
+    n: int = setting(100, "noise samples per certificate")
+    alpha: float = setting(0.001, "failure probability of each bound")
+
+    def check(self, sigma: float) -> tuple[int, int]:
+        """The certificate's ranks at `sigma`; raises before any sampling when n is too small for eps/sigma."""
+        return order_statistic_ranks(self.n, sigma, self.eps, self.alpha)
 
 
 def min_samples(sigma: float, eps: float, alpha: float) -> int | None:

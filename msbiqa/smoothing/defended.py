@@ -18,20 +18,10 @@ from msbiqa.smoothing.sampler import sample_scores, score_batch
 from msbiqa.smoothing.validate import check_sigma
 
 
-def trained_for(denoiser) -> str | None:
-    """The base metric a denoiser was trained through (rank/target losses, as DMS-IQA's are), None when its
-    training never saw a metric (MSE only, or no training record)."""
-    config = getattr(denoiser, "config", None) or {}
-    losses = config.get("weights") or {}
-    if not (losses.get("rank") or losses.get("target")):
-        return None
-    return str(config.get("base_metric") or "the default metric")
-
-
 def check_denoiser_fits(denoiser, metric) -> None:
     """A denoiser trained through one metric is specific to it: refuse it in front of another metric (or the
     same name with other weights), naming the fix."""
-    wanted = trained_for(denoiser)
+    wanted = getattr(denoiser, "trained_through", None)  # msbiqa.models.denoisers.Denoiser says
     if wanted is None:
         return
     name = str(getattr(metric, "name", type(metric).__name__))
@@ -81,7 +71,7 @@ class DefendedMetric(nn.Module):
         if self.denoiser is None:
             return "none"
         name = str(getattr(self.denoiser, "name", type(self.denoiser).__name__))
-        wanted = trained_for(self.denoiser)
+        wanted = getattr(self.denoiser, "trained_through", None)
         return name if wanted in (None, self.name) else f"{name} (trained for {wanted})"
 
     @property

@@ -1,4 +1,4 @@
-"""Input checks shared by the sampler, certifiers, CLI and datasets, and the default device.
+"""Input checks shared by the sampler, certifiers, CLI and datasets.
 
 Every check raises before any expensive work starts, with a message that names the fix.
 """
@@ -95,24 +95,3 @@ def check_seed(seed, *, name: str = "seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"{name} must be an integer in [0, 2**32) = [0, {SEED_LIMIT - 1}], got {seed!r}")
     return int(seed)
-
-
-def default_device(device=None) -> torch.device:
-    """`device` as a torch.device, checked to exist on this machine; None means CUDA when available, else CPU."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}; use cpu, cuda or cuda:N ({err})") from None
-    available = {
-        "cpu": lambda: True,
-        "cuda": lambda: torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
-        "mps": lambda: torch.backends.mps.is_available(),
-    }
-    if not available.get(device.type, lambda: False)():
-        raise ValueError(
-            f"device {str(device)!r} is not available on this machine (torch {torch.__version__} sees "
-            f"{torch.cuda.device_count()} CUDA device(s)); use --device cpu, or leave it unset to pick one"
-        )
-    return device

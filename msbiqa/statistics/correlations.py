@@ -101,3 +101,48 @@ def correlations(pred, mos) -> dict[str, float]:
         "plcc_raw": plcc(pred, mos),
         "krocc": krocc(pred, mos),
     }
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (as scipy.stats.rankdata), without its overhead."""
+    order = np.argsort(a, kind="stable")
+    ordered = a[order]
+    new = np.empty(len(a), bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(np.append(new, True))
+    ranks = np.empty(len(a))
+    ranks[order] = ((starts[:-1] + starts[1:] + 1) / 2.0)[np.cumsum(new) - 1]
+    return ranks
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho with average ranks for ties (as scipy.stats.spearmanr)."""
+    return pearson(average_ranks(x), average_ranks(y))
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r; NaN when either input is constant."""
+    x, y = x - x.mean(), y - y.mean()
+    denom = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / denom) if denom > 0 else float("nan")
+
+
+def kendall_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b (as scipy.stats.kendalltau) by counting pairs: O(n^2) memory, but fast for the few
+    hundred images of one table cell, where scipy's overhead dominates."""
+    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
+    both = dx * dy
+    denom = np.sqrt(np.count_nonzero(dx) * np.count_nonzero(dy))
+    return float((np.count_nonzero(both > 0) - np.count_nonzero(both < 0)) / denom) if denom > 0 else float("nan")
+
+
+def logistic_mapping(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
+    """pred through the 4-parameter logistic fitted to mos (`correlations.logistic_mapped`); pred itself, i.e.
+    the raw PLCC, where the fit fails or there are too few (or non-finite) values."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return logistic_mapped(pred, mos)[0]
+    except ValueError:
+        return pred

@@ -24,72 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from msbiqa.report import tables
-from msbiqa.report.correlations import logistic_mapped
-from msbiqa.report.uncertainty import Bootstrap, Interval, bootstrap, paired_difference
+from msbiqa.statistics.correlations import kendall_b, logistic_mapping, pearson, spearman
+from msbiqa.statistics.uncertainty import Bootstrap, Interval, bootstrap, paired_difference
 
 STATISTICS = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc", "fidelity_plcc")
-LABELS = {
-    "srocc": "SROCC",
-    "plcc": "PLCC",
-    "krocc": "KROCC",
-    "mean_delta": "mean delta",
-    "fidelity_srocc": "fidelity SROCC",
-    "fidelity_plcc": "fidelity PLCC",
-}
-INTERVAL_NOTE = (
-    "95 % bootstrap intervals: [ ] over images, { } over reference photos (cluster bootstrap: all images of a "
-    "photo move together; only where the data set has reference photos)"
-)
-SIGN_NOTE = (
-    f"{tables.SIGN_NOTE}; fidelity = agreement of the defended score with the undefended base score (label-free, "
-    "PLCC linear)"
-)
-
-
-def average_ranks(a: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties sharing their average rank (as scipy.stats.rankdata), without its overhead."""
-    order = np.argsort(a, kind="stable")
-    ordered = a[order]
-    new = np.empty(len(a), bool)
-    new[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    starts = np.flatnonzero(np.append(new, True))
-    ranks = np.empty(len(a))
-    ranks[order] = ((starts[:-1] + starts[1:] + 1) / 2.0)[np.cumsum(new) - 1]
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho with average ranks for ties (as scipy.stats.spearmanr)."""
-    return pearson(average_ranks(x), average_ranks(y))
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson's r; NaN when either input is constant."""
-    x, y = x - x.mean(), y - y.mean()
-    denom = np.sqrt((x @ x) * (y @ y))
-    return float(x @ y / denom) if denom > 0 else float("nan")
-
-
-def kendall_b(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b (as scipy.stats.kendalltau) by counting pairs: O(n^2) memory, but fast for the few
-    hundred images of one table cell, where scipy's overhead dominates."""
-    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
-    both = dx * dy
-    denom = np.sqrt(np.count_nonzero(dx) * np.count_nonzero(dy))
-    return float((np.count_nonzero(both > 0) - np.count_nonzero(both < 0)) / denom) if denom > 0 else float("nan")
-
-
-def logistic_mapping(pred: np.ndarray, mos: np.ndarray) -> np.ndarray:
-    """pred through the 4-parameter logistic fitted to mos (`correlations.logistic_mapped`); pred itself, i.e.
-    the raw PLCC, where the fit fails or there are too few (or non-finite) values."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return logistic_mapped(pred, mos)[0]
-    except ValueError:
-        return pred
 
 
 class GroupStatistics:
@@ -221,32 +159,3 @@ def paired_differences(
 def _decided(images: Interval, by_photo: Interval | None, k: int) -> bool:
     intervals = [images] + ([by_photo] if by_photo is not None else [])
     return all(i.low[k] > 0 or i.high[k] < 0 for i in intervals)
-
-
-def formatted(table: pd.DataFrame, statistics: Sequence[str], keep: Sequence[str], digits: int = 3) -> pd.DataFrame:
-    """A display copy of an interval table: the `keep` columns, then one text column per statistic,
-    'value [image interval] {photo interval}' (the photo part only where it exists)."""
-    out = table[list(keep)].copy()
-    for name in statistics:
-        out[LABELS.get(name, name)] = [_cell(row, name, digits) for _, row in table.iterrows()]
-    return out
-
-
-def decided_text(table: pd.DataFrame) -> list[str]:
-    """'yes, no' per row of a paired-difference table: whether its SROCC and its PLCC difference are decided
-    (intervals exclude 0), the column tables show as 'decided (SROCC, PLCC)'."""
-    return [
-        f"{'yes' if a else 'no'}, {'yes' if b else 'no'}" for a, b in zip(table["srocc_decided"], table["plcc_decided"])
-    ]
-
-
-def _cell(row, name: str, digits: int) -> str:
-    value = row[name]
-    if not np.isfinite(value):
-        return "–"
-    f = f"{{:.{digits}f}}"
-    text = f"{f.format(value)} [{f.format(row[f'{name}_lo'])}, {f.format(row[f'{name}_hi'])}]"
-    lo, hi = row.get(f"{name}_photo_lo", np.nan), row.get(f"{name}_photo_hi", np.nan)
-    if np.isfinite(lo) and np.isfinite(hi):
-        text += f" {{{f.format(lo)}, {f.format(hi)}}}"
-    return text

@@ -32,7 +32,7 @@ class Bootstrap:
     resamples: int = setting(1000, "bootstrap resamples per interval")
     confidence: float = setting(0.95, "confidence level of the intervals")
     method: str = setting("percentile", "percentile or BCa", choices=["percentile", "BCa"])
-    seed: int = setting(0, "seed of the resampling")
+    seed: int = 0  # of the resampling; a run passes its noise seed (not an option of its own)
 
     def __post_init__(self):
         if self.resamples < 2 or not 0 < self.confidence < 1 or self.method not in ("percentile", "BCa"):

@@ -57,7 +57,7 @@ def _per_crop(gray: bool, test: bool) -> int:
 
 
 def test_splits_hold_photos_apart_and_hold_families_out_of_training(root, photos):
-    table = pd.read_csv(root / emb.LABELS)
+    table = pd.read_csv(root / emb.LABELS_FILE)
     parts = {s: emb.select(table, s) for s in emb.SPLITS}
     refs = {s: set(part["ref"]) for s, part in parts.items()}
     assert not (refs["train"] & refs["val"] or refs["train"] & refs["test"] or refs["val"] & refs["test"])
@@ -76,7 +76,7 @@ def test_splits_hold_photos_apart_and_hold_families_out_of_training(root, photos
 
 
 def test_each_crop_has_every_type_and_level_it_should(root, photos):
-    table = pd.read_csv(root / emb.LABELS)
+    table = pd.read_csv(root / emb.LABELS_FILE)
     for photo in photos:
         gray, test = photo.name in ("camera", "coins"), photo.split == "test"
         for c, part in table[table.ref == photo.name].groupby("crop"):
@@ -91,7 +91,7 @@ def test_each_crop_has_every_type_and_level_it_should(root, photos):
 @pytest.mark.parametrize("split", emb.SPLITS)
 def test_load_dataset_returns_every_split(root, split):
     ds = load_dataset("embedded", root=root, size=SIZE, split=split, progress=False)
-    assert isinstance(ds, EmbeddedIQA) and len(ds) == len(emb.select(pd.read_csv(root / emb.LABELS), split)) > 0
+    assert isinstance(ds, EmbeddedIQA) and len(ds) == len(emb.select(pd.read_csv(root / emb.LABELS_FILE), split)) > 0
     image, mos, name = ds[len(ds) - 1]
     assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32 and name == ds.names[-1]
     assert mos == ds.mos[-1] and ds.mos_range == (0.0, 100.0) and split in repr(ds)
@@ -103,7 +103,7 @@ def test_an_unknown_split_names_the_choices(root):
 
 
 def test_labels_are_pristine_at_100_and_fall_with_the_level(root):
-    table = pd.read_csv(root / emb.LABELS)
+    table = pd.read_csv(root / emb.LABELS_FILE)
     pristine = table[table.distortion == "pristine"].set_index(["ref", "crop"])["mos"]
     assert (pristine > 99.99).all()
     distorted = table[table.level > 0]
@@ -117,7 +117,7 @@ def test_summary_and_command_report_both_test_sets(root, capsys):
     build_data.register(sub)
     assert build_data.run(argparse.Namespace(root=str(root), size=SIZE, force=False)) == 0
     out = capsys.readouterr().out
-    assert f"{len(pd.read_csv(root / emb.LABELS))} images" in out
+    assert f"{len(pd.read_csv(root / emb.LABELS_FILE))} images" in out
     assert "test    :" in out and "test-ood:" in out and "spatial, sharpness_contrast" in out
 
 
@@ -126,12 +126,12 @@ def test_summary_and_command_report_both_test_sets(root, capsys):
 
 def test_build_is_the_same_with_one_worker(root, tmp_path):
     single = emb.build_embedded(tmp_path / "single", SIZE, progress=False, workers=1)
-    for file in (emb.LABELS, emb.SUMS):
+    for file in (emb.LABELS_FILE, emb.SUMS):
         assert (single / file).read_bytes() == (root / file).read_bytes(), file
 
 
 def test_rendering_one_crop_again_gives_the_cached_pixels_and_labels(root, photos, one_thread):
-    table = pd.read_csv(root / emb.LABELS).set_index("name")
+    table = pd.read_csv(root / emb.LABELS_FILE).set_index("name")
     photo = next(p for p in photos if p.split == "test")
     rows = emb.render_crop(photo, 1, SIZE, FRScorer())
     assert len(rows) == (table["ref"] == photo.name).sum() / len(emb.CROPS)
@@ -159,23 +159,27 @@ def test_an_untouched_set_passes_and_the_check_is_cheap(root):
 
 
 def test_a_changed_mos_is_detected_and_the_set_rebuilt(copy, root):
-    labels = (copy / emb.LABELS).read_text().splitlines()
+    labels = (copy / emb.LABELS_FILE).read_text().splitlines()
     cells = labels[5].split(",")
     mos_col = labels[0].split(",").index("mos")
     cells[mos_col] = f"{float(cells[mos_col]) + 1:.4f}"
-    (copy / emb.LABELS).write_text("\n".join(labels[:5] + [",".join(cells)] + labels[6:]) + "\n")
-    assert emb.check(copy, SIZE) == f"{emb.LABELS} differs from the one it was built with"
-    with pytest.warns(UserWarning, match=re.escape(f"rebuilding the embedded set in {copy}: {emb.LABELS} differs")):
+    (copy / emb.LABELS_FILE).write_text("\n".join(labels[:5] + [",".join(cells)] + labels[6:]) + "\n")
+    assert emb.check(copy, SIZE) == f"{emb.LABELS_FILE} differs from the one it was built with"
+    with pytest.warns(
+        UserWarning, match=re.escape(f"rebuilding the embedded set in {copy}: {emb.LABELS_FILE} differs")
+    ):
         ds = EmbeddedIQA(root=copy, size=SIZE, progress=False)
-    assert emb.check(copy, SIZE) is None and (copy / emb.LABELS).read_bytes() == (root / emb.LABELS).read_bytes()
+    assert (
+        emb.check(copy, SIZE) is None and (copy / emb.LABELS_FILE).read_bytes() == (root / emb.LABELS_FILE).read_bytes()
+    )
     assert len(ds) == len(labels) - 1
 
 
 def test_a_changed_split_in_labels_is_detected(copy):
-    text = (copy / emb.LABELS).read_text()
+    text = (copy / emb.LABELS_FILE).read_text()
     row = next(line for line in text.splitlines() if ",train," in line)
-    (copy / emb.LABELS).write_text(text.replace(row, row.replace(",train,", ",test,")))
-    assert emb.check(copy, SIZE) == f"{emb.LABELS} differs from the one it was built with"
+    (copy / emb.LABELS_FILE).write_text(text.replace(row, row.replace(",train,", ",test,")))
+    assert emb.check(copy, SIZE) == f"{emb.LABELS_FILE} differs from the one it was built with"
 
 
 def test_a_changed_split_in_the_recipe_is_detected(root, photos, monkeypatch):

@@ -1,5 +1,5 @@
 """The decisive comparison: tables from per-image rows (main table, paired differences, ablation and its factor
-effects, cost), and one tiny end-to-end run with worker processes on a KonIQ-layout folder."""
+effects, cost), and one tiny end-to-end run through the local engine on a KonIQ-layout folder."""
 
 import json
 
@@ -9,9 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from msbiqa.experiments.claim import ABLATION_ROWS, FACTORS, Claim, claim_tables, image_count, run_claim
-from msbiqa.report.evidence import with_context
-from msbiqa.report.uncertainty import Bootstrap
+from msbiqa.data.source import DataSource
+from msbiqa.devices import Compute
+from msbiqa.experiments.certification import Certification, image_count
+from msbiqa.experiments.claim import ABLATION_ROWS, FACTORS, Claim, claim_tables, run_claim
+from msbiqa.smoothing.certify import Bounds
+from msbiqa.statistics.evidence import with_context
+from msbiqa.statistics.uncertainty import Bootstrap
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs", "dncnn-full", "unet-mse")
 
@@ -46,7 +50,7 @@ def synthetic_rows(n=30):
 
 def test_tables_cover_main_differences_ablation_and_cost():
     tables = claim_tables(
-        synthetic_rows(), True, Bootstrap(resamples=100), bare_ms={"test": 2.0, "test-ood": 2.0}, n=50
+        synthetic_rows(), None, Bootstrap(resamples=100), bare_ms={"test": 2.0, "test-ood": 2.0}, n=50
     )
     assert set(tables) == {"main_table", "differences", "ablation", "ablation_effects", "cost"}
     main = tables["main_table"]
@@ -69,7 +73,7 @@ def test_tables_cover_main_differences_ablation_and_cost():
 def test_without_the_ablation_cells_only_main_tables():
     rows = synthetic_rows()
     rows = rows[rows["defence"].isin(["none", "ms", "dms-iqa"])]
-    tables = claim_tables(rows, True, Bootstrap(resamples=50), bare_ms={"test": 1.0, "test-ood": 1.0}, n=50)
+    tables = claim_tables(rows, None, Bootstrap(resamples=50), bare_ms={"test": 1.0, "test-ood": 1.0}, n=50)
     assert "ablation" not in tables and list(tables["differences"]["comparison"].unique()) == ["dms-iqa - ms"]
 
 
@@ -79,7 +83,7 @@ def test_image_count_option():
         image_count("0")
 
 
-def test_end_to_end_with_workers(tmp_path):
+def test_end_to_end(tmp_path):
     root = tmp_path / "koniq"
     names = [f"{1000 + i}.png" for i in range(10)]
     (root / "512x384").mkdir(parents=True)
@@ -93,19 +97,14 @@ def test_end_to_end_with_workers(tmp_path):
         root / "koniq10k_distributions_sets.csv", index=False
     )
     config = Claim(
-        dataset="koniq10k",
-        root=str(root),
+        source=DataSource("koniq10k", str(root)),
         splits=["train", "test"],
-        images=None,
-        n=20,
-        eps=0.01,
-        alpha=0.05,
-        resamples=50,
-        defences=list(DEFENCES),
+        run=Certification(images=None, bounds=Bounds(n=20, eps=0.01, alpha=0.05), defences=list(DEFENCES)),
+        bootstrap=Bootstrap(resamples=50),
     )
     tables = run_claim(config, tmp_path / "out")
     record = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert record["workers"] == 2 and set(record["bare_forward_ms"]) == {"train", "test"}
+    assert record["engine"] == "local" and set(record["bare_forward_ms"]) == {"train", "test"}
     assert (tables["main_table"]["images"] == 5).all() and (tables["main_table"]["photos"] == 0).all()
     assert tables["main_table"]["srocc_photo_lo"].isna().all()  # KonIQ has no reference photos
     assert set(tables["denoising"]["defence"]) == {"dms", "dms-iqa", "dncnn-full", "unet-mse"}
@@ -119,5 +118,12 @@ def test_an_unavailable_device_fails_before_any_work(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="not available on this machine"):
-        run_claim(Claim(device="cuda"), tmp_path / "out")
+        run_claim(Claim(compute=Compute(device="cuda")), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_claim_compares_at_one_sigma_and_knows_its_defences():
+    with pytest.raises(ValueError, match="one sigma"):
+        Claim(run=Certification(sigmas=[0.06, 0.12]))
+    with pytest.raises(ValueError, match="unknown defence"):
+        Claim(run=Certification(defences=["none", "ms", "dms", "mss"]))

@@ -1,6 +1,7 @@
 """Certifying a dataset under every defence: rows per (sigma, defence, image), resume without recomputing,
 the same images for every defence."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -8,9 +9,20 @@ import pytest
 import torch
 from support import ItemSet, TinySet, tiny_train_config
 
-from msbiqa.experiments.comparison import certify_dataset
+from msbiqa.experiments.certification import Certification, certify_dataset
 from msbiqa.models.denoiser_training import train_denoiser
 from msbiqa.models.denoisers import weights_filename
+from msbiqa.smoothing.certify import Bounds
+
+
+def certify(metric, dataset, **kw):
+    """certify_dataset with the run's settings as keywords (those of Certification) beside its own."""
+    bounds = Bounds(**{k: kw.pop(k) for k in ("eps", "n", "alpha")})
+    fields = {f.name for f in dataclasses.fields(Certification)}
+    run = Certification(
+        bounds=bounds, **{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items() if k in fields}
+    )
+    return certify_dataset(metric, dataset, run, **{k: v for k, v in kw.items() if k not in fields})
 
 
 class Brightness(torch.nn.Module):
@@ -33,17 +45,17 @@ def test_certify_dataset_rows_and_resume(tmp_path, monkeypatch):
         device="cpu",
         progress=False,
     )
-    table = certify_dataset(Brightness(), TinySet(), **kw)
+    table = certify(Brightness(), TinySet(), **kw)
     assert len(table) == 9 and set(table["image"]) == {"a", "c", "d"}  # spread over the set
     ms = table[table["defence"] == "ms"]
     assert (ms["lower"] <= ms["score"]).all() and (ms["score"] <= ms["upper"]).all() and ms["certified"].all()
     assert table[table["defence"] == "none"]["delta"].isna().all()
     calls = []
-    monkeypatch.setattr("msbiqa.experiments.comparison.certify_one", lambda *a, **k: calls.append(1))
-    again = certify_dataset(Brightness(), TinySet(), **kw)  # everything is in the CSV: nothing recomputed
+    monkeypatch.setattr("msbiqa.experiments.certification.certify_one", lambda *a, **k: calls.append(1))
+    again = certify(Brightness(), TinySet(), **kw)  # everything is in the CSV: nothing recomputed
     assert calls == [] and len(again) == 9
     with pytest.raises(TypeError):  # another eps is another configuration: recomputed
-        certify_dataset(Brightness(), TinySet(), **{**kw, "eps": 0.04})
+        certify(Brightness(), TinySet(), **{**kw, "eps": 0.04})
     assert json.dumps(again["n"].unique().tolist()) == "[40]"
 
 
@@ -65,15 +77,15 @@ def test_a_rerun_with_another_metric_computes_that_metrics_rows(tmp_path):
         device="cpu",
         progress=False,
     )
-    bright = certify_dataset(Brightness(), TinySet(), **kw)
-    dark = certify_dataset(Darkness(), TinySet(), **kw)  # same folder, another metric: new rows, not relabelled
+    bright = certify(Brightness(), TinySet(), **kw)
+    dark = certify(Darkness(), TinySet(), **kw)  # same folder, another metric: new rows, not relabelled
     assert set(dark["metric"]) == {"darkness"} and set(bright["metric"]) == {"brightness"}
     assert (dark["score"].to_numpy() != bright["score"].to_numpy()).all()
     assert len(pd.read_csv(tmp_path / "r.csv")) == len(bright) + len(dark)
 
 
 def test_run_keys_name_everything_that_changes_a_row(tmp_path):
-    table = certify_dataset(
+    table = certify(
         Brightness(),
         TinySet(),
         defences=("ms",),
@@ -102,7 +114,7 @@ class NominalRange(Brightness):
 
 
 def test_binned_rs_bins_span_the_observed_scores_not_the_declared_range():
-    table = certify_dataset(
+    table = certify(
         NominalRange(),
         TinySet(),
         defences=("binned-rs",),
@@ -119,14 +131,14 @@ def test_binned_rs_bins_span_the_observed_scores_not_the_declared_range():
 
 
 def test_denoisers_are_checked_before_any_image_is_scored(tmp_path, monkeypatch):
-    monkeypatch.setattr("msbiqa.experiments.comparison.certify_one", lambda *a, **k: pytest.fail("scored"))
+    monkeypatch.setattr("msbiqa.experiments.certification.certify_one", lambda *a, **k: pytest.fail("scored"))
     kw = dict(sigmas=(0.12,), eps=0.05, n=40, alpha=0.01, device="cpu", progress=False)
     with pytest.raises(ValueError, match="trained through tinyiqa, not brightness"):
-        certify_dataset(Brightness(), TinySet(), defences=("ms", "dms-iqa"), **kw)  # shipped DMS-IQA: for TinyIQA
+        certify(Brightness(), TinySet(), defences=("ms", "dms-iqa"), **kw)  # shipped DMS-IQA: for TinyIQA
     with pytest.raises(FileNotFoundError, match="dms-sigma0.12.pt"):
-        certify_dataset(Brightness(), TinySet(), defences=("ms", "dms"), denoisers=tmp_path, **kw)
+        certify(Brightness(), TinySet(), defences=("ms", "dms"), denoisers=tmp_path, **kw)
     monkeypatch.undo()
-    foreign = certify_dataset(
+    foreign = certify(
         Brightness(), TinySet(), defences=("dms-iqa",), images=1, foreign_denoisers=True, **{**kw, "n": 20}
     )
     assert foreign["denoiser"].tolist() == ["dms-iqa-sigma0.12.pt (trained for tinyiqa)"]
@@ -143,9 +155,10 @@ def test_compare_defences_certifies_every_defence(tmp_path, photos, tiny_metric)
             dataset=photos,
             progress=False,
         )
-    config = Comparison(
-        sigmas=[0.1], n=40, images=5, defences=["none", "ms", "dms", "dms-iqa"], denoisers=str(tmp_path)
+    run = Certification(
+        sigmas=[0.1], bounds=Bounds(n=40), images=5, defences=["none", "ms", "dms", "dms-iqa"], denoisers=str(tmp_path)
     )
+    config = Comparison(run=run)
     summary, per_image = compare_defences(tiny_metric, ItemSet(photos), config, progress=False, device="cpu")
     assert list(summary["defence"]) == ["none", "ms", "dms", "dms-iqa"]
     assert (summary["images"] == 5).all() and (summary["eps"] == 0.05).all()

@@ -12,9 +12,10 @@ import torch
 from support import ItemSet
 
 from msbiqa import load_metric
-from msbiqa.experiments import comparison
-from msbiqa.experiments.comparison import certify_dataset
+from msbiqa.experiments import certification
+from msbiqa.experiments.certification import Certification, certify_dataset
 from msbiqa.experiments.engines import EngineError
+from msbiqa.smoothing.certify import Bounds
 
 try:
     from msbiqa.experiments.ray_engine import RayEngine, import_ray
@@ -23,18 +24,12 @@ try:
 except EngineError as err:
     pytest.skip(f"Ray engine tests need Ray: {err}", allow_module_level=True)
 
-SETTINGS = dict(
-    defences=("none", "ms", "dms-iqa", "binned-rs"),
-    sigmas=(0.12,),
-    eps=0.05,
-    n=40,
-    alpha=0.01,
-    images=6,
-    device="cpu",
-    progress=False,
+RUN = Certification(
+    defences=["none", "ms", "dms-iqa", "binned-rs"], sigmas=[0.12], bounds=Bounds(eps=0.05, n=40, alpha=0.01), images=6
 )
+SETTINGS = dict(run=RUN, device="cpu", progress=False)
 KEY = ["sigma", "defence", "image"]
-certify_row = comparison.certify_row  # the real one, also when a test patches the module's
+certify_row = certification.certify_row  # the real one, also when a test patches the module's
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +77,7 @@ def test_ray_rows_equal_the_local_rows_and_a_killed_worker_loses_only_its_shard(
     cluster, dataset, local_rows, tmp_path, monkeypatch
 ):
     marker, csv = tmp_path / "died", tmp_path / "rows.csv"
-    monkeypatch.setattr(comparison, "certify_row", partial(die_once, marker=marker, index=3))
+    monkeypatch.setattr(certification, "certify_row", partial(die_once, marker=marker, index=3))
     table = certify_dataset(load_metric(), dataset, out_csv=csv, engine=RayEngine(workers=2, shard_size=3), **SETTINGS)
     assert marker.exists()  # a worker died in its first shard; a new worker reran that shard
     same_rows(table, local_rows)  # same values, columns and order (the file holds them as shards finished)
@@ -93,10 +88,14 @@ def test_ray_rows_equal_the_local_rows_and_a_killed_worker_loses_only_its_shard(
 
 def test_a_killed_run_resumes_without_recomputing(cluster, dataset, local_rows, tmp_path, monkeypatch):
     marker, csv = tmp_path / "died", tmp_path / "rows.csv"
-    monkeypatch.setattr(comparison, "certify_row", partial(die_once, marker=marker, index=7))
+    monkeypatch.setattr(certification, "certify_row", partial(die_once, marker=marker, index=7))
     with pytest.raises(EngineError, match="died 1 times.*rerun resumes"):
         certify_dataset(
-            load_metric(), dataset, out_csv=csv, engine=RayEngine(workers=1, shard_size=2, attempts=1), **SETTINGS
+            load_metric(),
+            dataset,
+            out_csv=csv,
+            engine=RayEngine(workers=1, shard_size=2, attempts=1),
+            **SETTINGS,
         )
     saved = pd.read_csv(csv)  # images 0, 1, 3, 4, 6, 7: the run died in its third shard
     assert saved["image"].tolist() == ["crop0", "crop1", "crop3", "crop4"]

@@ -139,7 +139,7 @@ def test_shipped_denoiser_denoises_a_real_photo(name, sigma):
     """Every shipped kind but the ablation's dncnn-full, whose metric terms pull it below the noisy image's PSNR
     (measured in `msbiqa claim`'s denoising table; a result of the ablation, not a defect of the file)."""
     model = load_denoiser(name, sigma=sigma)
-    assert model.arch == KINDS[name][0]
+    assert model.arch == KINDS[name].arch
     assert model.config["sigma"] == sigma and model.config["kind"] == name
     x = load_dataset("embedded", split="test")[0][0][None]  # a pristine photo no denoiser was trained on
     noisy = (x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)

@@ -25,7 +25,7 @@ from lab_browser import (
     wait_for,
 )
 
-from msbiqa.report.reproduce import notebooks_dir
+from msbiqa.notebooks.reproduce import notebooks_dir
 
 NOTEBOOK = "00_quickstart.ipynb"
 SMALL = {"n": 40, "sigmas": [0.12, 0.25], "eps_values": [0.05], "device": "cpu"}  # seconds per cell on a CPU

@@ -38,7 +38,7 @@ def test_full_scale_tables_name_dataset_metric_and_denoiser(run):
     assert first == 0, (out / "README.md").read_text()
     cnniqa = table[table["metric"] == "pyiqa:cnniqa"]
     assert sorted(cnniqa["dataset"]) == sorted(f"{d} (test)" for d in ("koniq10k", "spaq", "clive") for _ in range(3))
-    assert set(cnniqa["defence"]) == {"none", "MS", "DMS-IQA"}
+    assert set(cnniqa["defence"]) == {"none", "ms", "dms-iqa"}
     rows = pd.concat(pd.read_csv(p) for p in (out / "03_main_table").glob("per_image_*.csv"))
     iqa = rows[(rows["defence"] == "dms-iqa") & (rows["metric"] == "pyiqa:cnniqa")]
     assert set(iqa["denoiser"]) == {"dms-iqa-sigma0.12.pt"}  # trained for cnniqa by 02: no "(trained for ...)"

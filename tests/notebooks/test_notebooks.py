@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from support import load_script
 
-from msbiqa.report.reproduce import declared_parameters, notebooks_dir, reproduce
+from msbiqa.notebooks.reproduce import declared_parameters, notebooks_dir, reproduce
 
 NOTEBOOKS = sorted(p.stem for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
@@ -156,19 +156,19 @@ def test_training_numbers(results):
 
 def test_main_table_and_tradeoff_numbers(results):
     main = table(results, "03_main_table", "main_table.csv")
-    assert list(main["defence"]) == ["none", "MS", "DMS", "DMS-IQA", "binned RS"]
+    assert list(main["defence"]) == ["none", "ms", "dms", "dms-iqa", "binned-rs"]  # keys; the .md names them
     assert_correlations(main)
     assert ((main["certified"] >= 0) & (main["certified"] <= 1)).all()
-    assert (main["mean_delta"].dropna() >= 0).all() and main.loc[main["defence"] == "MS", "certified"].item() == 1
+    assert (main["mean_delta"].dropna() >= 0).all() and main.loc[main["defence"] == "ms", "certified"].item() == 1
     text = (results[0] / "03_main_table" / "main_table.md").read_text()
     assert "delta = max(upper - median, median - lower)" in text and "higher = agrees with MOS" in text
-    assert "[ ] over images" in text
+    assert "[ ] over images" in text and "| DMS-IQA |" in text
     ok = main["srocc_lo"].notna()  # NaN where too many of 4 images' resamples have constant scores
     assert ok.sum() >= 3 and (ok == main["srocc_hi"].notna()).all()
     assert (main.loc[ok, "srocc_lo"] <= main.loc[ok, "srocc"] + 1e-9).all()
     assert (main.loc[ok, "srocc"] <= main.loc[ok, "srocc_hi"] + 1e-9).all()
     diffs = table(results, "03_main_table", "differences.csv")
-    assert list(diffs["comparison"]) == ["DMS-IQA − MS", "DMS-IQA − DMS"]
+    assert list(diffs["comparison"]) == ["dms-iqa - ms", "dms-iqa - dms"]
     per_image = next((results[0] / "03_main_table").glob("per_image_*.csv"))
     assert_bounds_ordered(pd.read_csv(per_image).query("defence in ['ms', 'dms', 'dms-iqa']"))
     tradeoff = table(results, "04_sigma_tradeoff", "sigma_tradeoff.csv")

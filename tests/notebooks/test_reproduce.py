@@ -10,7 +10,7 @@ import pytest
 
 from msbiqa.cli import main
 from msbiqa.cli.reproduce import parse_overrides
-from msbiqa.report.reproduce import notebooks_dir, reproduce, resolve_parameters, select
+from msbiqa.notebooks.reproduce import notebooks_dir, reproduce, resolve_parameters, select
 
 
 def write_notebook(path, params: str, body: str):
@@ -31,7 +31,7 @@ def books(tmp_path):
         folder / "00_table.ipynb",
         "value = 1\nout = None",
         (
-            "import sys, pandas as pd\nfrom msbiqa.report.notebook import record_run, start_notebook\n"
+            "import sys, pandas as pd\nfrom msbiqa.notebooks.session import record_run, start_notebook\n"
             "from msbiqa.report.tables import save_table\nout, _ = start_notebook('00_table', out)\n"
             "save_table(pd.DataFrame({'value': [value]}), out, 'values', 'A value.')\n"
             "record_run(out, metric='fake', seed=3)\nopen(f'{out}/python.txt', 'w').write(sys.executable)"
@@ -187,7 +187,7 @@ def test_the_index_accumulates_runs_of_single_notebooks(books, tmp_path):
 
 def test_output_widgets_are_not_imitated_headless(tmp_path):
     """What an Output widget captures lands in the cell's outputs (papermill's client would send it back to the
-    kernel, which can make the cell's reply go missing: see msbiqa.report.headless)."""
+    kernel, which can make the cell's reply go missing: see msbiqa.notebooks.headless)."""
     folder = tmp_path / "nbs"
     folder.mkdir()
     body = "import ipywidgets as widgets\nbox = widgets.Output()\nwith box:\n    print('captured')\nbox"

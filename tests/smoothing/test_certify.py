@@ -149,6 +149,17 @@ def test_off_by_one_and_swapped_bounds_are_caught(trials):
     assert np.all(swapped_lower >= np.median(ys, axis=1)) and np.any(swapped_lower > swapped_upper)
 
 
+def test_descending_order_with_one_based_ranks_makes_the_upper_bound_too_optimistic(trials):
+    """Samples sorted in descending order, our ranks counted from the top (r = n - k + 1) and used as 0-based
+    indices: each bound comes out one rank lower (the lower one is then more conservative, where it exists), and
+    the upper bound breaks its coverage."""
+    _, k_hi = order_statistic_ranks(N, SIGMA, EPS, ALPHA)
+    upper = -np.sort(-trials, axis=1)[:, N - k_hi + 1]
+    np.testing.assert_array_equal(upper, np.sort(trials, axis=1)[:, k_hi - 2])  # y_(k_hi - 1), one rank low
+    _, hi_rate = violation_rates(np.full(len(upper), -np.inf), upper)
+    assert hi_rate > ALPHA + slack(ALPHA)
+
+
 def test_certify_end_to_end_matches_scores_path():
     image = torch.full((3, 2, 2), X0)
     cert = certify(one_pixel_score, image, sigma=SIGMA, eps=EPS, n=200, alpha=0.01, seed=7)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from support import Blur, TinyMetric
 
+from msbiqa.models.denoisers import build_denoiser
 from msbiqa.smoothing import DefendedMetric, certify, certify_binned, sample_scores
 
 
@@ -66,7 +67,7 @@ def test_describes_itself_and_stays_frozen():
 
 
 def test_a_denoiser_trained_through_another_metric_is_refused_unless_asked_for():
-    denoiser = Blur()
+    denoiser = build_denoiser("dncnn", depth=3, channels=4)  # its training record says what it was trained through
     denoiser.name = "dms-iqa-sigma0.12.pt"
     denoiser.config = {"weights": {"mse": 1.0, "rank": 4.0, "target": 256.0}, "base_metric": "tinyiqa"}
     with pytest.raises(ValueError, match="trained through tinyiqa, not tiny: a DMS-IQA denoiser is metric-specific"):

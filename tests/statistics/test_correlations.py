@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from msbiqa.report import correlations as evaluate
-from msbiqa.report.correlations import correlations, krocc, plcc, plcc_logistic, srocc
+from msbiqa.statistics import correlations as evaluate
+from msbiqa.statistics.correlations import (
+    average_ranks,
+    correlations,
+    kendall_b,
+    krocc,
+    pearson,
+    plcc,
+    plcc_logistic,
+    spearman,
+    srocc,
+)
 
 
 def test_rank_and_linear_correlations_match_scipy():
@@ -78,3 +88,13 @@ def test_logistic_fit_of_two_clusters_raises_no_overflow_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert 0.9 < plcc_logistic(pred, mos) <= 1.0
+
+
+def test_rank_statistics_match_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    x, y = np.round(rng.normal(size=60), 1), rng.normal(size=60)
+    np.testing.assert_allclose(average_ranks(x), stats.rankdata(x))
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert kendall_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert np.isnan(pearson(np.ones(5), y[:5])) and np.isnan(kendall_b(np.ones(5), y[:5]))

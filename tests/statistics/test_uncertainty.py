@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from msbiqa.report.uncertainty import (
+from msbiqa.statistics.uncertainty import (
     UNDEFINED_SHARE,
     Bootstrap,
     bootstrap,

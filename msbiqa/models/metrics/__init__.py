@@ -7,9 +7,12 @@ Names: None / "default" / "tinyiqa" (the project's trained network, weights ship
 
 from __future__ import annotations
 
-from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+from dataclasses import dataclass
 
-__all__ = ["IQAMetric", "MissingWeightsError", "WeightsMismatchError", "load_metric", "METRIC_NAMES"]
+from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError
+from msbiqa.settings import setting
+
+__all__ = ["IQAMetric", "MissingWeightsError", "WeightsMismatchError", "load_metric", "METRIC_NAMES", "MetricChoice"]
 
 METRIC_NAMES = ("default", "tinyiqa", "niqe", "brisque", "pyiqa:NAME")
 
@@ -40,3 +43,15 @@ def load_metric(name: str | None = None, weights=None, device=None, **options) -
 
         return (classic.load_niqe if name == "niqe" else classic.load_brisque)(device).eval().requires_grad_(False)
     raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)}")
+
+
+@dataclass
+class MetricChoice:
+    """The base metric a command uses (its options --metric and --weights)."""
+
+    metric: str | None = setting(None, "base metric: default (trained here), tinyiqa, pyiqa:NAME, niqe, brisque")
+    weights: str | None = setting(None, "weights file of the base metric (TinyIQA or a pyiqa checkpoint)")
+
+    def load(self, device=None) -> IQAMetric:
+        """The metric on `device` (`load_metric`)."""
+        return load_metric(self.metric, weights=self.weights, device=device)

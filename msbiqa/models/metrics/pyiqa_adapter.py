@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
+from msbiqa.devices import default_device
 from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, unreadable_weights
-from msbiqa.smoothing.validate import default_device
 
 # pyiqa's distribution metrics score sets of images, not one image: they cannot be base metrics.
 NOT_PER_IMAGE = {"fid", "fid_dinov2", "sfid", "inception_score"}

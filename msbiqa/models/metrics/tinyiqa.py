@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from msbiqa.devices import default_device
 from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, load_tensors
-from msbiqa.smoothing.validate import default_device
 
 FORMAT = "msbiqa-tinyiqa"
 DEFAULT_WEIGHTS = "tinyiqa.pt"

@@ -88,7 +88,7 @@ def train_base_metric(
     SROCC/PLCC/KROCC on val (and test if given); it goes into the weights file. Wall time is returned in
     the record's "runtime_s" but not saved, so that the file stays reproducible.
     """
-    from msbiqa.report.correlations import correlations
+    from msbiqa.statistics.correlations import correlations
 
     c = config or MetricTrainConfig()
     epochs, lr, batch_size, weight_decay, crop, seed = c.epochs, c.lr, c.batch_size, c.weight_decay, c.crop, c.seed
