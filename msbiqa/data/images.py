@@ -12,6 +12,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_PHOTO = "astronaut.png"
+MIN_SIDE = 16  # the smallest side a metric here scores (TinyIQA's); a metric that needs more says so itself
 
 
 def sample_photo_path() -> Path:
@@ -131,6 +132,17 @@ def _read_png16(path: Path) -> np.ndarray | None:
         data = np.vstack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(height, width, planes) / 65535.0
     colour = np.repeat(data[..., :1], 3, axis=2) if planes in (1, 2) else data[..., :3]
     return (_over_white(colour, data[..., -1], path) if planes in (2, 4) else colour).astype(np.float32)
+
+
+def check_min_side(image: torch.Tensor, path: Path) -> None:
+    """Refuse, naming the file, an image too small for any metric here (a 1x1 pixel in a dataset, say), before a
+    resize would blow it up to a flat image or a metric would refuse it without saying which one it is."""
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"{path} is {h}x{w} pixels, below the {MIN_SIDE} px a side that the metrics score: replace it or remove "
+            "it from the label file"
+        )
 
 
 def fit_within(image: torch.Tensor, max_side: int) -> torch.Tensor:
