@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from msbiqa.fingerprint import weights_digest
-from msbiqa.models.denoisers import KINDS, Denoiser, build_denoiser, load_weights, save_denoiser
+from msbiqa.models.denoisers import KINDS, LIMITS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
 from msbiqa.models.metrics.base import load_tensors
 from msbiqa.settings import setting
@@ -72,6 +72,10 @@ class TrainConfig:
         size_key = "channels" if self.arch == "dncnn" else "width"
         given = {"depth": self.depth, size_key: self.width}
         self.hparams = {**hparams, **{k: v for k, v in given.items() if v is not None}}
+        for option, key in (("depth", "depth"), ("width", size_key)):
+            lo, hi = LIMITS[self.arch][key]
+            if not lo <= self.hparams[key] <= hi:
+                raise ValueError(f"--{option} {self.hparams[key]}: a {self.arch} denoiser takes {lo}..{hi}")
         given = {"mse": self.w_mse, "rank": self.w_rank, "target": self.w_target}
         self.weights = {**weights.to_dict(), **{k: float(v) for k, v in given.items() if v is not None}}
         if not (self.sigma > 0 and self.epochs >= 1 and self.batch_size >= 1 and self.crops_per_image >= 1):
