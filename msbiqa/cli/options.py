@@ -97,19 +97,11 @@ class DataSource:
 
     def load(self, **kwargs):
         """The dataset (its reader checks the folder and names the files it expected)."""
-        from msbiqa.data import load_dataset
+        from msbiqa.data import load_dataset, meta_info_option
 
         root = str(Path(self.root).expanduser().resolve()) if self.root else None
-        return load_dataset(self.dataset, root=root, split=self.split, **self._reader_options(), **kwargs)
-
-    def _reader_options(self) -> dict:
-        """--meta-info for the pyiqa reader, which needs it; refused for the other datasets, which would ignore it."""
-        pyiqa = self.dataset.lower() == "pyiqa"
-        if pyiqa and not self.meta_info:
-            raise ValueError("--dataset pyiqa needs --meta-info FILE: pyiqa's meta-info CSV for the images in --root")
-        if self.meta_info and not pyiqa:
-            raise ValueError(f"--meta-info is for --dataset pyiqa; --dataset {self.dataset} reads its own label files")
-        return {"meta_info_file": str(Path(self.meta_info).expanduser().resolve())} if pyiqa else {}
+        options = meta_info_option(self.dataset, self.meta_info)
+        return load_dataset(self.dataset, root=root, split=self.split, **options, **kwargs)
 
 
 @dataclass

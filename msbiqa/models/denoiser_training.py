@@ -46,6 +46,9 @@ class TrainConfig:
         None, "dataset folder (not needed for embedded); relative paths are to the current folder"
     )
     split: str = setting("train", "split: train, val, test, all")
+    meta_info: str | None = setting(
+        None, "pyiqa's meta-info CSV (image path relative to --root, MOS, ..., a split column); --dataset pyiqa only"
+    )
     epochs: int = setting(10, "epochs")
     batch_size: int = setting(16, "crops per batch")
     crop: int = setting(48, "crop side in pixels; 0 = whole images (all of one size)")
@@ -115,9 +118,11 @@ def _batches(images: list[torch.Tensor], mos: torch.Tensor, cfg: TrainConfig, ge
 
 def _load_data(cfg: TrainConfig, dataset) -> tuple[list[torch.Tensor], torch.Tensor]:
     if dataset is None:
-        from msbiqa.data import load_dataset
+        from msbiqa.data import load_dataset, meta_info_option
 
-        dataset = load_dataset(cfg.dataset, root=cfg.root, split=cfg.split)
+        dataset = load_dataset(
+            cfg.dataset, root=cfg.root, split=cfg.split, **meta_info_option(cfg.dataset, cfg.meta_info)
+        )
     items = [dataset[i] for i in range(len(dataset))]
     images = [item[0].float().contiguous() for item in items]
     if len(images) < 2:

@@ -25,7 +25,7 @@ def test_every_dataset_command_takes_the_dataset_options(argv, tmp_path, monkeyp
     assert err == f"msbiqa {argv[0]}: error: KonIQ-10k: root folder {tmp_path / 'koniq'} does not exist"
 
 
-@pytest.mark.parametrize("command", [["compare", *SPLIT], ["attack", *SPLIT], ["train-metric"]])
+@pytest.mark.parametrize("command", [["compare", *SPLIT], ["attack", *SPLIT], ["train-denoiser"], ["train-metric"]])
 def test_every_dataset_command_reads_a_pyiqa_meta_info_file(command, tmp_path, monkeypatch, capsys):
     """--meta-info reaches the pyiqa reader (relative to the current folder): it reads the file and looks for the
     images it lists under --root."""
