@@ -156,15 +156,14 @@ def check_type(key: str, value, default, book: str) -> None:
     expected = type(default)
     fits = (
         default is None
-        or value is None
-        and expected is int
-        or (type(value) is expected)
-        or (expected is float and type(value) is int)
+        or type(value) is expected
+        or (value is None and expected is int)
+        or (type(value) is int and expected is float)
     )
     if not fits:
         raise ValueError(
             f"--set {key}={json.dumps(value)}: notebook {book}'s {key} takes "
-            f"{TYPE_NAMES.get(expected, expected.__name__)} (its default is {json.dumps(default)})"
+            f"{TYPE_NAMES.get(expected, expected.__name__)} (its default is {json.dumps(default, default=repr)})"
         )
 
 
