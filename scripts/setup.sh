@@ -21,7 +21,11 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
 fi
 # Notebooks are stored without outputs (.gitattributes): git strips a run's outputs, widget state and view state
 # through scripts/notebook_filter.py whenever it reads a notebook from the work tree, so running one in JupyterLab
-# (autosave included) leaves git clean.
+# (autosave included) leaves git clean. Git runs the copy installed here into .venv, isolated (python -I), never the
+# checked-out script: `git status` on any branch runs no code from the work tree.
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
-  git config filter.notebook.clean "$PY scripts/notebook_filter.py"
+  filter="$PWD/.venv/share/msbiqa/notebook_filter.py"
+  mkdir -p "$(dirname "$filter")"
+  cp scripts/notebook_filter.py "$filter"
+  git config filter.notebook.clean "'$PWD/.venv/bin/python' -I '$filter'"
 fi

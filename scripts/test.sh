@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): install into .venv (and Debian's chromium for the browser test),
-# check lint and format (ruff; notebooks through nbQA), then run the whole suite offline.
+# The project's test command (README, .ci/run): install into .venv (and, with MSBIQA_INSTALL_BROWSER=1, Debian's
+# chromium for the browser test), check lint and format (ruff; notebooks through nbQA), then run the whole suite
+# offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-SETUP_HINT = "bash scripts/test.sh installs them with apt-get as root; or: apt-get install chromium chromium-driver"
+SETUP_HINT = "MSBIQA_INSTALL_BROWSER=1 bash scripts/test.sh installs them with apt-get (as root or password-less sudo)"
 LAB_USER_SETTINGS = {  # autosave off; a 1 s interval would make an ignored setting show as a changed file at once
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False, "autosaveInterval": 1},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},

@@ -115,6 +115,15 @@ class Smoothing:
         "downscale images whose longer side exceeds this many pixels (the certificate is then of the downscaled image)",
     )
 
+    def __post_init__(self):
+        from msbiqa.data.images import MIN_SIDE
+
+        if self.max_side is not None and self.max_side < MIN_SIDE:
+            raise ValueError(
+                f"--max-side {self.max_side}: the longer side to downscale to must be at least {MIN_SIDE} pixels "
+                "(e.g. --max-side 1024); leave it out to certify the image as it is"
+            )
+
     def prepare(self, defended, image, device, *, batch_size: int | None = None, quiet: bool = False):
         """The image as it will be certified (downscaled to max_side, checked against the metric's minimum size),
         after printing to stderr what sampling it will cost, measured on one noisy copy."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import math
 from pathlib import Path
+
+MAX_DIGITS = 15  # --set integers: a notebook's count or seed never needs more; 5000 digits would only cost memory
 
 
 def register(sub) -> None:
@@ -43,7 +46,8 @@ def register(sub) -> None:
         nargs="+",
         default=[],
         metavar="[NN.]KEY=VALUE",
-        help="override a notebook parameter (a Python literal), for all notebooks or notebook NN",
+        help="override a notebook parameter, for all notebooks or notebook NN; VALUE is JSON (true, null, 3, "
+        "[0.1, 0.2], {...}; Python's True/None also work), a bare word is a string; checked against its default",
     )
     p.add_argument("--notebooks", help="folder of the notebooks (default: notebooks/ in the source checkout)")
     p.add_argument("--timeout", type=float, help="seconds one cell may run (default: no limit)")
@@ -67,21 +71,41 @@ def parse_overrides(args) -> dict:
     for item in args.set:
         key, text = _split(item, "=", "--set", value_required=True)
         target, _, key = key.rpartition(".")
+        overrides.setdefault(target or "*", {})[key] = parse_value(text, item)
+    return overrides
+
+
+def parse_value(text: str | None, item: str):
+    """--set's VALUE: JSON (true, null, 3, [0.1, 0.2], {"k": 1}), else a Python literal (True, None, ['a']), else
+    the text itself (a bare word is a string); then checked by `json_literal`. An empty value is refused."""
+    if not text:
+        raise ValueError(f"--set {item!r}: no value after '='; give one (null for None, '\"\"' for an empty string)")
+    try:
+        value = json.loads(text, parse_int=_json_int)
+    except ValueError:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            value = text  # a bare word is a string
-        overrides.setdefault(target or "*", {})[key] = json_literal(value, item)
-    return overrides
+            value = text
+    return json_literal(value, item)
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer; one too long for a --set value becomes inf, which `json_literal` refuses (int() of 5000
+    digits would raise and make the value a string instead)."""
+    return int(text) if len(text.lstrip("-")) <= MAX_DIGITS else math.inf
 
 
 def json_literal(value, item: str):
     """`value` if it is JSON-representable (number, string, bool, None, list, dict with string keys): only those
-    reach a notebook as safely quoted source; anything else (tuples, sets, bytes, ...) is refused."""
-    if value is None or isinstance(value, bool | int | str):
+    reach a notebook as safely quoted source; anything else (tuples, sets, bytes, ...) is refused, and so are NaN,
+    infinities and integers of more than MAX_DIGITS digits."""
+    if value is None or isinstance(value, bool | str):
         return value
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, int) and abs(value) < 10**MAX_DIGITS or isinstance(value, float) and math.isfinite(value):
         return value
+    if isinstance(value, int | float):
+        raise ValueError(f"--set {item!r}: NaN, infinities and integers of more than {MAX_DIGITS} digits are refused")
     if isinstance(value, list):
         return [json_literal(v, item) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):

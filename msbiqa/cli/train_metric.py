@@ -31,7 +31,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
 
-    splits = {s: DataSource(args.dataset, args.root, s).load() for s in ("train", "val", "test")}
+    splits = {s: from_args(DataSource, args, split=s).load() for s in ("train", "val", "test")}
     _, record = train_base_metric(
         splits["train"],
         splits["val"],

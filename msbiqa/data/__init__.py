@@ -16,6 +16,17 @@ READERS = {"koniq10k": koniq10k, "spaq": spaq, "clive": clive, "pyiqa": pyiqa_me
 ALIASES = {"koniq": "koniq10k", "koniq-10k": "koniq10k", "livec": "clive", "livechallenge": "clive"}
 
 
+def meta_info_option(name: str, meta_info: str | None) -> dict:
+    """The reader option a command's --meta-info FILE gives: pyiqa's reader needs its meta-info CSV (as an absolute
+    path); the other datasets read their own label files, so the option is refused there rather than ignored."""
+    pyiqa = ALIASES.get(name.lower(), name.lower()) == "pyiqa"
+    if pyiqa and not meta_info:
+        raise ValueError("--dataset pyiqa needs --meta-info FILE: pyiqa's meta-info CSV for the images in --root")
+    if meta_info and not pyiqa:
+        raise ValueError(f"--meta-info is for --dataset pyiqa; --dataset {name} reads its own label files")
+    return {"meta_info_file": str(Path(meta_info).expanduser().resolve())} if pyiqa else {}
+
+
 def dataset_names() -> list[str]:
     """Every name `load_dataset` takes (aliases included)."""
     return ["embedded", *READERS, *ALIASES]
@@ -44,6 +55,7 @@ __all__ = [
     "default_root",
     "koniq10k",
     "load_dataset",
+    "meta_info_option",
     "pyiqa_meta",
     "spaq",
 ]

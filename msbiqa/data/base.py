@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from msbiqa.data.images import load_image
+from msbiqa.data.images import check_min_side, load_image
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -52,6 +52,7 @@ class IQADataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, float, str]:
         image = load_image(self.files[index])
+        check_min_side(image, self.files[index])
         if self.resize is not None:
             image = resize_shorter_side(image, self.resize)
         return image, float(self.mos[index]), self.names[index]

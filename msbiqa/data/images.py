@@ -12,6 +12,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_PHOTO = "astronaut.png"
+MIN_SIDE = 16  # the smallest side a metric here scores (TinyIQA's); a metric that needs more says so itself
 
 
 def sample_photo_path() -> Path:
@@ -27,17 +28,19 @@ def load_image(path: str | Path) -> torch.Tensor:
     """Read a PNG/JPEG/BMP/TIFF/WebP file as a 3xHxW float32 tensor in [0, 1], as image viewers show it.
 
     EXIF orientation is applied; transparent pixels are composited over white; grayscale is repeated to three
-    channels; 16-bit data (grey or RGB) keeps its precision; 32-bit integer data is scaled by the bit depth
-    its values fit (8 or 16). Each of these steps, when it changes the pixels, is reported as an
-    ImageLoadWarning. Images beyond Pillow's decompression-bomb limit are refused.
+    channels; 16-bit data (grey, grey+alpha, RGB, RGBA) keeps its precision; 32-bit integer data is scaled by the
+    bit depth its values fit (8 or 16). Each of these steps, when it changes the pixels, is reported as an
+    ImageLoadWarning. Images beyond Pillow's decompression-bomb limit (checked from the header, before decoding,
+    whichever decoder reads the pixels) and files of several frames (animations, multi-page TIFFs) are refused.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path} (check the path; directories are not images)")
     try:
-        array = _read_rgb16_png(path)
-        if array is None:
-            with Image.open(path) as im:
+        with Image.open(path) as im:  # reads the header: Pillow's pixel cap, the frame count
+            _check_one_frame(im, path)
+            array = _read_png16(path)
+            if array is None:
                 im.load()
                 array = _to_float_rgb(_upright(im, path), path)
     except Image.DecompressionBombError as err:
@@ -50,6 +53,17 @@ def load_image(path: str | Path) -> torch.Tensor:
             "reads (PNG, JPEG, BMP, TIFF, WebP): re-export it as PNG"
         ) from err
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _check_one_frame(im: Image.Image, path: Path) -> None:
+    """ValueError for an animated GIF/PNG/WebP or a multi-page TIFF: certifying its first frame alone would be
+    silent about the rest."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise ValueError(
+            f"{path} holds {frames} frames (an animation or a multi-page file) and one image is certified at a "
+            "time: extract one frame (e.g. save it as PNG) and pass that file"
+        )
 
 
 def _upright(im: Image.Image, path: Path) -> Image.Image:
@@ -105,17 +119,30 @@ def _scale_integers(values: np.ndarray, peak: int | None, path: Path) -> np.ndar
     return (values / peak).astype(np.float32)
 
 
-def _read_rgb16_png(path: Path) -> np.ndarray | None:
-    """A 16-bit colour PNG (which Pillow would cut to 8 bits) read with pypng at full precision, else None."""
+def _read_png16(path: Path) -> np.ndarray | None:
+    """A 16-bit PNG with colour or alpha (which Pillow would cut to 8 bits) read with pypng at full precision, else
+    None (Pillow reads 16-bit grey as it is). The caller has checked the size against the pixel cap."""
     with open(path, "rb") as f:
         head = f.read(26)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[24] != 16 or head[25] not in (2, 6):
-        return None
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    data = np.vstack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(height, width, planes) / 65535.0
-    rgb = data[..., :3]
-    return (_over_white(rgb, data[..., 3], path) if planes == 4 else rgb).astype(np.float32)
+        if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26 or head[24] != 16 or head[25] not in (2, 4, 6):
+            return None
+        f.seek(0)
+        width, height, rows, info = png.Reader(file=f).asDirect()
+        planes = info["planes"]
+        data = np.vstack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(height, width, planes) / 65535.0
+    colour = np.repeat(data[..., :1], 3, axis=2) if planes in (1, 2) else data[..., :3]
+    return (_over_white(colour, data[..., -1], path) if planes in (2, 4) else colour).astype(np.float32)
+
+
+def check_min_side(image: torch.Tensor, path: Path) -> None:
+    """Refuse, naming the file, an image too small for any metric here (a 1x1 pixel in a dataset, say), before a
+    resize would blow it up to a flat image or a metric would refuse it without saying which one it is."""
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"{path} is {h}x{w} pixels, below the {MIN_SIDE} px a side that the metrics score: replace it or remove "
+            "it from the label file"
+        )
 
 
 def fit_within(image: torch.Tensor, max_side: int) -> torch.Tensor:

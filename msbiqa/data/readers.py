@@ -8,7 +8,8 @@ KonIQ-10k has an official one; SPAQ and CLIVE have none, so a seeded 70/10/20 sp
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
+import re
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -61,8 +62,8 @@ def koniq10k(
             "512x384/ or 1024x768/ (or pass image_dir=)"
         )
     if sets.is_file():
-        table = _read_csv(sets, ["image_name", "MOS", "set"])
-        mos, labels = table["MOS"], table["set"].map(KONIQ_SPLITS)
+        table = _read_table(sets, ["image_name", "MOS", "set"])
+        mos, labels = _numbers(table["MOS"], "column 'MOS'", sets), table["set"].map(KONIQ_SPLITS)
         if labels.isna().any():
             raise ValueError(f"{sets}: column 'set' must hold training/validation/test")
     else:
@@ -71,8 +72,8 @@ def koniq10k(
                 f"the official KonIQ-10k split is in {KONIQ_SETS} (github.com/subpic/koniq, metadata/); "
                 f"put it in {root}, or use split='all' with {KONIQ_SCORES}"
             )
-        table = _read_csv(scores, ["image_name", "MOS_zscore"])
-        mos, labels = table["MOS_zscore"], pd.Series(["all"] * len(table))
+        table = _read_table(scores, ["image_name", "MOS_zscore"])
+        mos, labels = _numbers(table["MOS_zscore"], "column 'MOS_zscore'", scores), pd.Series(["all"] * len(table))
     keep = _select(split, labels.to_numpy())
     names = table["image_name"].astype(str)[keep].tolist()
     return _dataset(folder, names, mos[keep], "KonIQ-10k", split, (1.0, 100.0), resize)
@@ -96,11 +97,11 @@ def spaq(root: str | Path | None, split: str = "all", *, seed: int = 0, resize: 
             f"SPAQ not found in {root}: expected '{SPAQ_SHEET}.xlsx' (or a .csv export) in root or "
             "Annotations/, and the images in TestImage/"
         )
-    table = pd.read_csv(sheet) if sheet.suffix == ".csv" else pd.read_excel(sheet)
-    _require(table, ["Image name", "MOS"], sheet)
+    table = _read_table(sheet, ["Image name", "MOS"])
+    mos = _numbers(table["MOS"], "column 'MOS'", sheet)
     keep = _select(split, seeded_split(len(table), seed))
     names = table["Image name"].astype(str)[keep].tolist()
-    return _dataset(images, names, table["MOS"][keep], "SPAQ", split, (0.0, 100.0), resize)
+    return _dataset(images, names, mos[keep], "SPAQ", split, (0.0, 100.0), resize)
 
 
 def clive(
@@ -129,15 +130,21 @@ def clive(
         raise FileNotFoundError(
             f"CLIVE not found in {root}: expected Data/AllImages_release.mat, Data/AllMOS_release.mat and Images/"
         )
-    names = [str(np.asarray(cell).reshape(-1)[0]) for cell in _mat(names_file, "AllImages_release").reshape(-1)]
-    mos = _mat(mos_file, "AllMOS_release").astype(np.float64).reshape(-1)
+    cells = _mat(names_file, "AllImages_release")
+    if cells.dtype != object:
+        raise ValueError(
+            f"{names_file}: variable 'AllImages_release' holds {'text' if cells.dtype.kind in 'SU' else 'numbers'}, "
+            "not a cell array of image file names; use the release's file"
+        )
+    names = [str(np.asarray(cell).reshape(-1)[0]) for cell in cells.reshape(-1)]
+    mos = _numbers(_mat(mos_file, "AllMOS_release").reshape(-1), "variable 'AllMOS_release'", mos_file)
     if len(names) != len(mos):
         raise ValueError(f"CLIVE: {len(names)} image names but {len(mos)} MOS values in {root / 'Data'}")
     if not include_training_images:
         names, mos = names[CLIVE_TRAINING_IMAGES:], mos[CLIVE_TRAINING_IMAGES:]
     keep = _select(split, seeded_split(len(names), seed))
     names = [n for n, k in zip(names, keep) if k]
-    files = [_clive_file(images, n) for n in names]
+    files = [_clive_file(images, _inside("CLIVE", n)) for n in names]
     check_files_exist("CLIVE", files, images)
     return IQADataset(files, mos[keep], names, mos_range=(0.0, 100.0), title=f"CLIVE, split {split}", resize=resize)
 
@@ -170,10 +177,10 @@ def pyiqa_meta(
     meta = Path(meta_info_file)
     if not meta.is_file():
         raise FileNotFoundError(f"meta_info_file {meta} not found (a CSV: img_name, mos, ...)")
-    table = pd.read_csv(meta)
+    table = _read_table(meta)
     if table.shape[1] < 2:
         raise ValueError(f"{meta}: expected at least two columns (image name, MOS), got {list(table.columns)}")
-    names, mos = table.iloc[:, 0].astype(str), pd.to_numeric(table.iloc[:, 1], errors="coerce")
+    names, mos = table.iloc[:, 0].astype(str), _numbers(table.iloc[:, 1], f"column {table.columns[1]!r}", meta)
     if split == "all":
         keep = np.ones(len(table), dtype=bool)
     elif split_file is not None:
@@ -198,7 +205,7 @@ def _first_existing_column(table: pd.DataFrame, candidates: list[str], path: Pat
 
 
 def _dataset(folder, names, mos, title, split, mos_range, resize) -> IQADataset:
-    files = [Path(folder) / n for n in names]
+    files = [Path(folder) / _inside(title, n) for n in names]
     check_files_exist(title, files, Path(folder))
     return IQADataset(
         files,
@@ -210,9 +217,38 @@ def _dataset(folder, names, mos, title, split, mos_range, resize) -> IQADataset:
     )
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    table = pd.read_csv(path)
+def _inside(title: str, name: str) -> str:
+    """A label entry that names a file inside the image folder: absolute paths and '..' would read files outside
+    the dataset's root (a crafted or mistaken label file), so they are refused."""
+    path = PureWindowsPath(name)  # also splits at '/', and sees drive letters
+    if path.anchor or ".." in path.parts:
+        raise ValueError(
+            f"{title}: label entry {name!r} points outside the image folder; entries are paths inside it "
+            "(no leading '/', drive or '..'): fix the label file"
+        )
+    return name
+
+
+def _numbers(values, what: str, path: Path) -> np.ndarray:
+    """Label values as float64; ValueError naming the file, `what` holds them and the first entry that is not a
+    number. A decimal comma ("3,5") is refused, not guessed: the file must use a decimal point."""
+    values = pd.Series(np.asarray(values).reshape(-1))
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        first = str(values[bad].iloc[0])
+        hint = "; write decimals with a point (3.5, not 3,5)" if re.fullmatch(r"\s*[-+]?\d*,\d+\s*", first) else ""
+        raise ValueError(f"{path}: {what} holds {first!r}, not a number{hint}")
+    return numbers.to_numpy(np.float64)
+
+
+def _read_table(path: Path, columns: list[str] = ()) -> pd.DataFrame:
+    """A label table (xlsx, else CSV) with `columns`; ValueError naming the file when a column is missing or no row
+    follows the header."""
+    table = pd.read_excel(path) if path.suffix == ".xlsx" else pd.read_csv(path)
     _require(table, columns, path)
+    if table.empty:
+        raise ValueError(f"{path}: no rows under the header; the label file lists no images")
     return table
 
 

@@ -17,10 +17,14 @@ class DataSource:
         None, "dataset folder (not needed for embedded); relative paths are to the current folder"
     )
     split: str = setting("test", "split: train, val, test, all (embedded also test-ood)")
+    meta_info: str | None = setting(
+        None, "pyiqa's meta-info CSV (image path relative to --root, MOS, ..., a split column); --dataset pyiqa only"
+    )
 
     def load(self, **kwargs):
         """The dataset (its reader checks the folder and names the files it expected)."""
-        from msbiqa.data import load_dataset
+        from msbiqa.data import load_dataset, meta_info_option
 
         root = str(Path(self.root).expanduser().resolve()) if self.root else None
-        return load_dataset(self.dataset, root=root, split=self.split, **kwargs)
+        options = meta_info_option(self.dataset, self.meta_info)
+        return load_dataset(self.dataset, root=root, split=self.split, **options, **kwargs)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.devices import default_device
 from msbiqa.fingerprint import weights_digest
-from msbiqa.models.denoisers import KINDS, Denoiser, build_denoiser, load_weights, save_denoiser
+from msbiqa.models.denoisers import KINDS, LIMITS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
 from msbiqa.models.metrics.base import load_tensors
 from msbiqa.settings import setting
@@ -46,6 +46,9 @@ class TrainConfig:
         None, "dataset folder (not needed for embedded); relative paths are to the current folder"
     )
     split: str = setting("train", "split: train, val, test, all")
+    meta_info: str | None = setting(
+        None, "pyiqa's meta-info CSV (image path relative to --root, MOS, ..., a split column); --dataset pyiqa only"
+    )
     epochs: int = setting(10, "epochs")
     batch_size: int = setting(16, "crops per batch")
     crop: int = setting(48, "crop side in pixels; 0 = whole images (all of one size)")
@@ -72,6 +75,10 @@ class TrainConfig:
         size_key = "channels" if self.arch == "dncnn" else "width"
         given = {"depth": self.depth, size_key: self.width}
         self.hparams = {**hparams, **{k: v for k, v in given.items() if v is not None}}
+        for option, key in (("depth", "depth"), ("width", size_key)):
+            lo, hi = LIMITS[self.arch][key]
+            if not lo <= self.hparams[key] <= hi:
+                raise ValueError(f"--{option} {self.hparams[key]}: a {self.arch} denoiser takes {lo}..{hi}")
         given = {"mse": self.w_mse, "rank": self.w_rank, "target": self.w_target}
         self.weights = {**weights.to_dict(), **{k: float(v) for k, v in given.items() if v is not None}}
         if not (self.sigma > 0 and self.epochs >= 1 and self.batch_size >= 1 and self.crops_per_image >= 1):
@@ -111,9 +118,11 @@ def _batches(images: list[torch.Tensor], mos: torch.Tensor, cfg: TrainConfig, ge
 
 def _load_data(cfg: TrainConfig, dataset) -> tuple[list[torch.Tensor], torch.Tensor]:
     if dataset is None:
-        from msbiqa.data import load_dataset
+        from msbiqa.data import load_dataset, meta_info_option
 
-        dataset = load_dataset(cfg.dataset, root=cfg.root, split=cfg.split)
+        dataset = load_dataset(
+            cfg.dataset, root=cfg.root, split=cfg.split, **meta_info_option(cfg.dataset, cfg.meta_info)
+        )
     items = [dataset[i] for i in range(len(dataset))]
     images = [item[0].float().contiguous() for item in items]
     if len(images) < 2:

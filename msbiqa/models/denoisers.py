@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.models.losses import LossWeights
-from msbiqa.models.metrics.base import load_tensors
+from msbiqa.models.metrics.base import WeightsMismatchError, check_fields, check_sizes, load_tensors
 
 FORMAT = "msbiqa-denoiser"
 FORMAT_VERSION = 1
@@ -173,6 +173,10 @@ class UNet(Denoiser):
 
 
 ARCHITECTURES: dict[str, type[Denoiser]] = {"dncnn": DnCNN, "unet": UNet}
+LIMITS = {  # the sizes a weights file may ask for: generous around those trained here (DnCNN-17 x 64, U-Net 3 x 32)
+    "dncnn": {"depth": (3, 64), "channels": (1, 512), "in_channels": (1, 4)},
+    "unet": {"depth": (1, 6), "width": (1, 128), "in_channels": (1, 4)},
+}
 
 
 def build_denoiser(arch: str, **hparams) -> Denoiser:
@@ -215,6 +219,11 @@ def read_weights_file(path: str | Path) -> dict:
         raise ValueError(
             f"{path} is not an msbiqa denoiser weights file (written by msbiqa.models.denoisers.save_denoiser)"
         )
+    fix = "use a file written by `msbiqa train-denoiser`"
+    check_fields(blob, {"arch": str, "hparams": dict, "state_dict": dict, "config": dict}, path, fix)
+    if blob["arch"] not in LIMITS:
+        raise WeightsMismatchError(f"{path}: unknown architecture {blob['arch']!r} (known: {sorted(LIMITS)}): {fix}")
+    check_sizes(blob["hparams"], LIMITS[blob["arch"]], path, fix)
     return blob
 
 

@@ -132,16 +132,42 @@ def declared_parameters(notebook: Path) -> dict:
 
 def check_overrides(folder: Path, overrides: dict) -> None:
     """Every overridden parameter must be declared by its notebook ("NN") or by some notebook ("*"): a typo
-    would otherwise be silently ignored."""
-    declared = {book.stem[:2]: set(declared_parameters(book)) for book in sorted(folder.glob(NOTEBOOK_PATTERN))}
+    would otherwise be silently ignored; and its value must have the type of each such notebook's default."""
+    declared = {book.stem[:2]: declared_parameters(book) for book in sorted(folder.glob(NOTEBOOK_PATTERN))}
     for target, values in overrides.items():
         if target != "*" and target not in declared:
             raise ValueError(f"no notebook {target!r} in {folder} for {sorted(values)}; notebooks: {sorted(declared)}")
-        known = set().union(*declared.values()) if target == "*" else declared[target]
+        books = declared if target == "*" else {target: declared[target]}
+        known = set().union(*books.values())
         unknown = sorted(set(values) - known)
         if unknown:
             where = "any notebook" if target == "*" else f"notebook {target}"
             raise ValueError(f"{where} declares no parameter {unknown}; its parameters: {sorted(known)}")
+        for key, value in values.items():
+            for book, params in books.items():
+                if key in params:
+                    check_type(key, value, params[key], book)
+
+
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text", list: "a list", dict: "a dict"}
+
+
+def check_type(key: str, value, default, book: str) -> None:
+    """ValueError unless `value` has the type of the notebook's `default`: a bool for a bool, an int for an int, a
+    number for a float, text for text, a list or a dict for those. None fits a default of None and an int (a count:
+    None = all); a default of None takes anything."""
+    expected = type(default)
+    fits = (
+        default is None
+        or type(value) is expected
+        or (value is None and expected is int)
+        or (type(value) is int and expected is float)
+    )
+    if not fits:
+        raise ValueError(
+            f"--set {key}={json.dumps(value)}: notebook {book}'s {key} takes "
+            f"{TYPE_NAMES.get(expected, expected.__name__)} (its default is {json.dumps(default, default=repr)})"
+        )
 
 
 def resolve_parameters(notebook: Path, out: Path, scale: str, overrides: dict | None = None) -> dict:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -93,3 +94,14 @@ def test_bad_devices_and_tiny_images_are_one_line_errors(tmp_path, capsys):
     assert main(["certify", str(tmp_path / "line.png"), "--n", "40", "--alpha", "0.05", "--eps", "0.02"]) == 2
     err = capsys.readouterr().err
     assert "needs images of at least 16x16 pixels; this one is 1x4000" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("max_side", ["-1", "0", "15"])
+def test_max_side_below_the_smallest_scorable_side_is_one_line_naming_the_option(max_side, capsys):
+    argv = ["certify", str(sample_photo_path()), "--n", "40", "--alpha", "0.05", "--max-side", max_side]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"msbiqa certify: error: --max-side {max_side}: the longer side to downscale to must be at least 16 pixels "
+        "(e.g. --max-side 1024); leave it out to certify the image as it is"
+    )

@@ -23,3 +23,27 @@ def test_every_dataset_command_takes_the_dataset_options(argv, tmp_path, monkeyp
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"msbiqa {argv[0]}: error: KonIQ-10k: root folder {tmp_path / 'koniq'} does not exist"
+
+
+@pytest.mark.parametrize("command", [["compare", *SPLIT], ["attack", *SPLIT], ["train-denoiser"], ["train-metric"]])
+def test_every_dataset_command_reads_a_pyiqa_meta_info_file(command, tmp_path, monkeypatch, capsys):
+    """--meta-info reaches the pyiqa reader (relative to the current folder): it reads the file and looks for the
+    images it lists under --root."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "meta.csv").write_text("img_name,mos,split\na.png,1.0,train\nb.png,2.0,val\nc.png,3.0,test\n")
+    assert main([*command, "--dataset", "pyiqa", "--root", "images", "--meta-info", "meta.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"msbiqa {command[0]}: error: meta: 1 of 1 images listed in the label file are missing")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--dataset", "pyiqa", "--root", "r"], "--dataset pyiqa needs --meta-info FILE"),
+        ([*DATASET, "--meta-info", "meta.csv"], "--meta-info is for --dataset pyiqa"),
+    ],
+)
+def test_meta_info_goes_with_the_pyiqa_dataset_only(options, message, capsys):
+    assert main(["compare", *options]) == 2
+    assert f"msbiqa compare: error: {message}" in capsys.readouterr().err

@@ -118,3 +118,43 @@ def test_decompression_bombs_are_refused(tmp_path, rgb, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 63 pixels are then over twice the limit
     with pytest.raises(ValueError, match="too large to decode safely"):
         load_image(tmp_path / "b.png")
+
+
+def write_png16(path, values: np.ndarray, **kind):
+    """`values` (HxWxplanes uint16) as a 16-bit PNG written by pypng."""
+    h, w, planes = values.shape
+    with open(path, "wb") as f:
+        png.Writer(w, h, bitdepth=16, **kind).write(f, values.reshape(h, w * planes).tolist())
+
+
+def test_16_bit_grey_alpha_png_keeps_precision(tmp_path):
+    grey = np.random.default_rng(2).integers(0, 65536, (5, 4), dtype=np.uint16)
+    write_png16(tmp_path / "la.png", np.dstack([grey, np.full_like(grey, 65535)]), greyscale=True, alpha=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = load_image(tmp_path / "la.png")
+    assert torch.allclose(img.double(), torch.from_numpy(grey / 65535.0).expand(3, 5, 4), atol=1e-7)
+    alpha = np.zeros_like(grey)
+    write_png16(tmp_path / "clear.png", np.dstack([grey, alpha]), greyscale=True, alpha=True)
+    with pytest.warns(ImageLoadWarning, match="transparent; composited over white"):
+        assert torch.all(load_image(tmp_path / "clear.png") == 1.0)
+
+
+@pytest.mark.parametrize("kind", [{"greyscale": False}, {"greyscale": True, "alpha": True}])
+def test_16_bit_png_bombs_meet_the_pixel_cap_before_decoding(tmp_path, monkeypatch, kind):
+    planes = 2 if kind.get("alpha") else 3
+    write_png16(tmp_path / "b.png", np.zeros((9, 7, planes), np.uint16), **kind)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 63 pixels are then over twice the limit
+    monkeypatch.setattr(png, "Reader", None)  # pypng (no pixel cap of its own) must not be reached
+    with pytest.raises(ValueError, match="b.png is too large to decode safely"):
+        load_image(tmp_path / "b.png")
+
+
+@pytest.mark.parametrize("suffix", ["gif", "png", "tif", "webp"])
+def test_files_of_several_frames_are_refused(tmp_path, rgb, suffix):
+    """Animated GIF, APNG and WebP, multi-page TIFF: not certified as their first frame without a word."""
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    path = tmp_path / f"anim.{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match=f"{path} holds 2 frames .* extract one frame"):
+        load_image(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -160,3 +161,70 @@ def test_seeded_split_fractions():
     labels = seeded_split(1000, seed=3)
     assert [int((labels == s).sum()) for s in ("train", "val", "test")] == [700, 100, 200]
     assert (labels == seeded_split(1000, seed=3)).all()
+
+
+def _rewrite_koniq_labels(root, **column_values):
+    table = pd.read_csv(root / "koniq10k_distributions_sets.csv")
+    for column, (row, value) in column_values.items():
+        table[column] = table[column].astype(object)
+        table.loc[row, column] = value
+    table.to_csv(root / "koniq10k_distributions_sets.csv", index=False)
+
+
+@pytest.mark.parametrize("entry", ["../../outside.jpg", "sub/../../outside.jpg", "/abs/outside.jpg", "C:\\outside.jpg"])
+def test_label_entries_cannot_read_files_outside_the_root(tmp_path, entry):
+    root = tmp_path / "koniq"
+    _koniq(root)
+    _images(tmp_path, ["outside.jpg"])
+    _rewrite_koniq_labels(root, image_name=(7, entry))
+    with pytest.raises(ValueError, match=re.escape(f"KonIQ-10k: label entry {entry!r} points outside the image")):
+        load_dataset("koniq10k", root=root)
+
+
+def test_pyiqa_and_clive_entries_stay_inside_the_root_too(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    meta = tmp_path / "meta.csv"
+    meta.write_text("img_name,mos\n../meta.csv,1.0\n")
+    with pytest.raises(ValueError, match="label entry '../meta.csv' points outside"):
+        load_dataset("pyiqa", root=tmp_path / "imgs", meta_info_file=meta)
+    _clive(tmp_path / "clive")
+    cells = np.empty((20, 1), dtype=object)
+    for i in range(20):
+        cells[i, 0] = np.array(["/etc/passwd"])
+    scipy.io.savemat(tmp_path / "clive" / "Data" / "AllImages_release.mat", {"AllImages_release": cells})
+    with pytest.raises(ValueError, match="CLIVE: label entry '/etc/passwd' points outside"):
+        load_dataset("clive", root=tmp_path / "clive")
+
+
+def test_a_header_only_label_file_is_refused_naming_it(tmp_path):
+    _koniq(tmp_path)
+    (tmp_path / "koniq10k_distributions_sets.csv").write_text("image_name,MOS,set\n")
+    with pytest.raises(ValueError, match="koniq10k_distributions_sets.csv: no rows under the header"):
+        load_dataset("koniq10k", root=tmp_path, split="test")
+
+
+@pytest.mark.parametrize("value, hint", [("3,5", "; write decimals with a point (3.5, not 3,5)"), ("good", "")])
+def test_mos_that_is_not_a_number_is_refused_naming_the_column(tmp_path, value, hint):
+    _koniq(tmp_path)
+    _rewrite_koniq_labels(tmp_path, MOS=(2, value))
+    message = f"koniq10k_distributions_sets.csv: column 'MOS' holds {value!r}, not a number{hint}"
+    with pytest.raises(ValueError, match=re.escape(message) + "$"):
+        load_dataset("koniq10k", root=tmp_path)
+    meta = tmp_path / "meta.csv"
+    meta.write_text(f'img_name,mos_score\n512x384/1000.jpg,"{value}"\n')
+    with pytest.raises(ValueError, match=re.escape(f"meta.csv: column 'mos_score' holds {value!r}, not a number")):
+        load_dataset("pyiqa", root=tmp_path, meta_info_file=meta)
+
+
+@pytest.mark.parametrize(
+    "variable, content, message",
+    [
+        ("AllMOS_release", "good", "AllMOS_release.mat: variable 'AllMOS_release' holds 'good', not a number"),
+        ("AllImages_release", "a.bmp", "variable 'AllImages_release' holds text, not a cell array of image file"),
+    ],
+)
+def test_a_clive_mat_holding_text_is_refused_naming_it(tmp_path, variable, content, message):
+    _clive(tmp_path)
+    scipy.io.savemat(tmp_path / "Data" / f"{variable}.mat", {variable: content})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_dataset("clive", root=tmp_path)

@@ -31,6 +31,19 @@ def test_config_defaults_per_kind():
 
 
 @pytest.mark.parametrize(
+    "kind, sizes, message",
+    [
+        ("dms", {"depth": 200000}, "--depth 200000: a dncnn denoiser takes 3..64"),
+        ("dms-iqa", {"width": 0}, "--width 0: a unet denoiser takes 1..128"),
+    ],
+)
+def test_sizes_are_those_a_weights_file_may_hold(kind, sizes, message):
+    """Training refuses what loading would refuse (msbiqa.models.denoisers.LIMITS), before building anything."""
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        TrainConfig(kind=kind, **sizes)
+
+
+@pytest.mark.parametrize(
     "kind,settings",
     [
         ("dms", {"epochs": 6}),

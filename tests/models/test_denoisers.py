@@ -95,6 +95,43 @@ def test_not_a_weights_file(tmp_path):
             load_denoiser(tmp_path / "bad.pt")
 
 
+def saved_blob(tmp_path, **changes):
+    """A small denoiser weights file, with `changes` to its content (None removes a key)."""
+    path = save_denoiser(DnCNN(depth=3, channels=4), tmp_path / "w.pt", {"sigma": 0.12})
+    blob = {**torch.load(path, weights_only=True), **changes}
+    torch.save({k: v for k, v in blob.items() if v is not None}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"arch": None}, "has no 'arch': use a file written by `msbiqa train-denoiser`"),
+        ({"config": [1, 2]}, "'config' is a list, not a dict: use a file written by `msbiqa train-denoiser`"),
+        ({"hparams": [1, 2]}, "'hparams' is a list, not a dict"),
+        ({"arch": "resnet"}, "unknown architecture 'resnet' (known: ['dncnn', 'unet'])"),
+        ({"hparams": {"depth": 200000}}, "depth=200000 is not a whole number in 3..64"),
+        ({"hparams": {"depth": "3"}}, "depth='3' is not a whole number in 3..64"),
+        ({"hparams": {"depth": 3, "layers": 9}}, "unknown architecture setting 'layers'"),
+        ({"state_dict": {"w": [1.0]}}, "'state_dict' is not a dict of named tensors"),
+    ],
+)
+def test_malformed_weights_files_are_refused_before_building(tmp_path, monkeypatch, changes, message):
+    """Safe to load (weights_only) but not a denoiser: one line naming the file and the fix, and no network is
+    built from what it says (depth=200000 would be built until memory runs out)."""
+    path = saved_blob(tmp_path, **changes)
+    monkeypatch.setattr("msbiqa.models.denoisers.build_denoiser", None)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}.*{re.escape(message)}"):
+        load_denoiser(path)
+
+
+@pytest.mark.parametrize("text", ["hello weights\n", "these are not weights\n"])  # KeyError 101, IndexError in torch
+def test_a_text_file_is_not_a_weights_file(tmp_path, text):
+    (tmp_path / "notes.pt").write_text(text)
+    with pytest.raises(ValueError, match=r"notes\.pt is not a readable torch weights file"):
+        load_denoiser(tmp_path / "notes.pt")
+
+
 def test_non_finite_weights_are_refused(tmp_path):
     model = build_denoiser("unet", depth=1, width=4)
     with torch.no_grad():

@@ -103,8 +103,9 @@ def test_every_notebook_is_tested_and_stored_clean():
     stored_form = load_script("notebook_filter").stored_form
     assert NOTEBOOKS == sorted(EXPECTED)
     for name in NOTEBOOKS:
-        text = (notebooks_dir() / f"{name}.ipynb").read_text(encoding="utf-8")
-        assert stored_form(text) == text, f"{name} is not in the stored form: python3 scripts/notebook_filter.py"
+        data = (notebooks_dir() / f"{name}.ipynb").read_bytes()
+        assert stored_form(data) == data, f"{name} is not in the stored form: python3 scripts/notebook_filter.py"
+        text = data.decode("utf-8")
         nb = nbformat.reads(text, as_version=4)
         assert nb.metadata.language_info["version"] and nb.metadata.kernelspec["name"] == "python3"
         code = [c for c in nb.cells if c.cell_type == "code"]

@@ -1,6 +1,7 @@
 """`msbiqa reproduce` on small generated notebooks: failures recorded without stopping the others, selection,
 scale and CLI overrides of the parameters."""
 
+import re
 import sys
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 
 from msbiqa.cli import main
 from msbiqa.cli.reproduce import parse_overrides
-from msbiqa.notebooks.reproduce import notebooks_dir, reproduce, resolve_parameters, select
+from msbiqa.notebooks.reproduce import check_overrides, notebooks_dir, reproduce, resolve_parameters, select
 
 
 def write_notebook(path, params: str, body: str):
@@ -128,26 +129,76 @@ def test_cli_overrides(tmp_path, monkeypatch):
         parse_overrides(SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=["n"]))
 
 
+def set_values(*items) -> dict:
+    return parse_overrides(SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=list(items)))
+
+
 @pytest.mark.parametrize(
-    "item",
-    ["n=(1, 2)", "n={1, 2}", "sigmas=[0.1, (0.2,)]", "n=b'x'", "d={1: 2}", "n=1j", "n=1e999"],
+    "item, message",
+    [
+        ("n=(1, 2)", "tuple values are not accepted"),
+        ("n={1, 2}", "set values are not accepted"),
+        ("sigmas=[0.1, (0.2,)]", "tuple values are not accepted"),
+        ("n=b'x'", "bytes values are not accepted"),
+        ("d={1: 2}", "dict values are not accepted"),
+        ("n=1j", "complex values are not accepted"),
+        ("n=1e999", "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=1e400", "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=NaN", "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=-Infinity", "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=[Infinity]", "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=1" + "0" * 4999, "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=0x" + "f" * 5000, "NaN, infinities and integers of more than 15 digits are refused"),
+        ("n=", "no value after '='"),
+    ],
 )
-def test_set_accepts_only_json_literals(item):
-    args = SimpleNamespace(data=None, scale="embedded", metric=None, device=None, set=[item])
-    with pytest.raises(ValueError, match="not accepted"):
-        parse_overrides(args)
+def test_set_accepts_only_json_values(item, message):
+    with pytest.raises(ValueError, match=re.escape(f"--set {item!r}: {message}")):
+        set_values(item)
 
 
-def test_set_json_literals_and_words_pass():
-    args = SimpleNamespace(
-        data=None,
-        scale="embedded",
-        metric=None,
-        device=None,
-        set=["a=[1, 2.5, null]", "b={'k': [True, None]}", "c=__import__('os')", "d=text"],
+def test_set_values_are_json_typed_and_words_are_strings():
+    o = set_values(
+        "a=[1, 2.5, null]", "b={'k': [True, None]}", "c=__import__('os')", "d=text", "e=false", "f=true", "g=null",
+        'h={"x": [1, {"y": false}]}', "i=False", 'j=""', "k=1e-3", "l=999999999999999",
+    )["*"]  # fmt: skip
+    assert o == {
+        "a": [1, 2.5, None], "b": {"k": [True, None]}, "c": "__import__('os')", "d": "text", "e": False, "f": True,
+        "g": None, "h": {"x": [1, {"y": False}]}, "i": False, "j": "", "k": 0.001, "l": 999999999999999,
+    }  # fmt: skip
+    assert type(o["e"]) is bool and o["e"] is False  # interactive=false turns 00's sliders off, not on
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"00": {"flag": "false"}}, '--set flag="false": notebook 00\'s flag takes true or false (its default is'),
+        ({"*": {"value": 2.5}}, "--set value=2.5: notebook 00's value takes an integer (its default is 1)"),
+        ({"*": {"value": True}}, "--set value=true: notebook 00's value takes an integer (its default is 1)"),
+        ({"*": {"rate": "fast"}}, '--set rate="fast": notebook 00\'s rate takes a number (its default is 0.5)'),
+        ({"*": {"rate": None}}, "--set rate=null: notebook 00's rate takes a number (its default is 0.5)"),
+        ({"00": {"names": "a"}}, '--set names="a": notebook 00\'s names takes a list (its default is ["x"])'),
+    ],
+)
+def test_set_values_must_have_the_type_of_the_parameter_default(overrides, message, tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    params = "value = 1\nrate = 0.5\nflag = True\nnames = ['x']\nanything = None\nout = None"
+    write_notebook(folder / "00_types.ipynb", params, "pass")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reproduce(tmp_path / "r", notebooks=folder, overrides=overrides, progress=False)
+    assert not (tmp_path / "r").exists()
+    fine = {"*": {"value": None, "rate": 3, "flag": False, "names": [], "anything": {"k": [1]}}}
+    check_overrides(folder, fine)
+
+
+def test_set_through_the_cli_is_one_line_naming_key_value_and_type(capsys, tmp_path):
+    assert main(["reproduce", "--only", "00", "--out", str(tmp_path / "r"), "--set", "interactive=maybe"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        'msbiqa reproduce: error: --set interactive="maybe": notebook 00\'s interactive takes true or false '
+        "(its default is true)"
     )
-    o = parse_overrides(args)["*"]
-    assert o == {"a": "[1, 2.5, null]", "b": {"k": [True, None]}, "c": "__import__('os')", "d": "text"}
 
 
 def test_typos_in_overrides_fail_before_any_notebook_runs(books, tmp_path):

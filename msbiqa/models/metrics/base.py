@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import pickle
+import reprlib
 
 import torch
 from torch import nn
@@ -43,8 +44,40 @@ def load_tensors(path):
     file; a file that is corrupt or holds more becomes a one-line WeightsMismatchError naming it."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        # KeyError, IndexError: torch's legacy loader on bytes that are no torch file at all (a text file: KeyError 101)
         raise WeightsMismatchError(unreadable_weights(path, err)) from None
+
+
+def check_fields(blob: dict, fields: dict[str, type], path, fix: str) -> None:
+    """WeightsMismatchError naming the file and `fix` unless `blob` has each of `fields` with its type: checked
+    before a network is built from what the file says."""
+    for name, kind in fields.items():
+        if name not in blob:
+            raise WeightsMismatchError(f"{path} has no {name!r}: {fix}")
+        if not isinstance(blob[name], kind):
+            raise WeightsMismatchError(
+                f"{path}: {name!r} is a {type(blob[name]).__name__}, not a {kind.__name__}: {fix}"
+            )
+    state = blob.get("state_dict", {})
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsMismatchError(f"{path}: 'state_dict' is not a dict of named tensors: {fix}")
+
+
+def check_sizes(sizes: dict, limits: dict[str, tuple[int, ...]], path, fix: str) -> None:
+    """WeightsMismatchError naming the file and `fix` unless every size in `sizes` is a known name whose value is a
+    whole number in its limits (lo, hi), or with limits (lo, hi, count) a list of 1..count of them: a file asking
+    for 200000 layers would otherwise be built until memory runs out, before its tensors could be compared."""
+    for name, value in sizes.items():
+        if name not in limits:
+            raise WeightsMismatchError(
+                f"{path}: unknown architecture setting {name!r} (known: {sorted(limits)}): {fix}"
+            )
+        lo, hi, *count = limits[name]
+        values = value if count and isinstance(value, list) else [value]
+        if not (0 < len(values) <= (count or [1])[0] and all(type(v) is int and lo <= v <= hi for v in values)):
+            kind = f"a list of 1..{count[0]} whole numbers" if count else "a whole number"
+            raise WeightsMismatchError(f"{path}: {name}={reprlib.repr(value)} is not {kind} in {lo}..{hi}: {fix}")
 
 
 class IQAMetric(nn.Module):

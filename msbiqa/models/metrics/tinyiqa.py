@@ -21,11 +21,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.devices import default_device
-from msbiqa.models.metrics.base import IQAMetric, MissingWeightsError, WeightsMismatchError, load_tensors
+from msbiqa.models.metrics.base import (
+    IQAMetric,
+    MissingWeightsError,
+    WeightsMismatchError,
+    check_fields,
+    check_sizes,
+    load_tensors,
+)
 
 FORMAT = "msbiqa-tinyiqa"
 DEFAULT_WEIGHTS = "tinyiqa.pt"
 MEAN, STD = 0.45, 0.225  # fixed input normalisation of [0, 1] images
+ARCH_LIMITS = {"widths": (1, 512, 8), "hidden": (1, 1024)}  # what a weights file may ask for; (16, 32, 32, 64) ships
 
 
 def gaussian_window(size: int, sigma: float) -> torch.Tensor:
@@ -129,6 +137,9 @@ def load_tinyiqa(weights=None, device=None) -> TinyIQA:
         raise WeightsMismatchError(
             f"{path} is not a TinyIQA weights file (no format tag {FORMAT!r}); make one with `msbiqa train-metric`"
         )
+    fix = "make one with `msbiqa train-metric`"
+    check_fields(ckpt, {"arch": dict, "state_dict": dict, "config": dict}, path, fix)
+    check_sizes(ckpt["arch"], ARCH_LIMITS, path, fix)
     try:
         net = TinyIQANet(**ckpt["arch"])
         net.load_state_dict(ckpt["state_dict"])

@@ -1,12 +1,15 @@
 """The shipped default metric TinyIQA: offline, in range, ranks pristine above degraded photos, gradients to
 the input only, fp32 score resolution under bf16 autocast."""
 
+import re
+
 import pytest
 import torch
 from support import PHOTOS, blurred, noised, photo
 
 from msbiqa.models.metrics import IQAMetric, load_metric
-from msbiqa.models.metrics.tinyiqa import default_weights_path
+from msbiqa.models.metrics.base import WeightsMismatchError
+from msbiqa.models.metrics.tinyiqa import default_weights_path, load_tinyiqa
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +78,28 @@ def test_pooled_statistics_match_welford():
     ref_var, ref_mean = torch.var_mean(h, dim=(2, 3), correction=0)
     torch.testing.assert_close(mean, ref_mean)
     torch.testing.assert_close(var, ref_var, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"arch": None}, "has no 'arch': make one with `msbiqa train-metric`"),
+        ({"config": [1, 2]}, "'config' is a list, not a dict: make one with `msbiqa train-metric`"),
+        ({"arch": [1, 2]}, "'arch' is a list, not a dict"),
+        ({"arch": {"widths": [16] * 200000}}, "widths=[16, 16, 16, 16, 16, 16, ...] is not a list of 1..8 whole"),
+        ({"arch": {"widths": [16], "hidden": 10**9}}, "hidden=1000000000 is not a whole number in 1..1024"),
+        ({"arch": {"depth": 3}}, "unknown architecture setting 'depth'"),
+    ],
+)
+def test_malformed_weights_files_are_refused_before_building(tmp_path, monkeypatch, changes, message):
+    """Safe to load (weights_only) but not TinyIQA's: one line naming the file and the fix, before a network is
+    built from what it says."""
+    blob = {**torch.load(default_weights_path(), weights_only=True), **changes}
+    path = tmp_path / "w.pt"
+    torch.save({k: v for k, v in blob.items() if v is not None}, path)
+    monkeypatch.setattr("msbiqa.models.metrics.tinyiqa.TinyIQANet", None)
+    with pytest.raises(WeightsMismatchError, match=f"^{re.escape(str(path))}.*{re.escape(message)}"):
+        load_tinyiqa(path)
+    (tmp_path / "notes.pt").write_text("these are not weights\n")
+    with pytest.raises(WeightsMismatchError, match=r"notes\.pt is not a readable torch weights file"):
+        load_tinyiqa(tmp_path / "notes.pt")
