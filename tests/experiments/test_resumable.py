@@ -77,3 +77,30 @@ def test_a_failed_write_is_undone_and_says_what_is_saved(tmp_path, monkeypatch):
             results.append({"image": "y", "score": 2.0})
         monkeypatch.setattr(os, "write", real_write)
     assert rows(path)["image"].tolist() == ["x"]  # no torn row left behind
+
+
+def test_a_users_csv_without_a_last_newline_is_refused_untouched(tmp_path):
+    labels = tmp_path / "mylabels.csv"
+    labels.write_bytes(b"image_name,MOS\na.jpg,3.2\nb.jpg,4.1")  # a user's file, its last line without newline
+    before = labels.read_bytes()
+    with pytest.raises(ValueError, match=r"mylabels\.csv has columns \['image_name', 'MOS'\].*leaves it untouched"):
+        ResultsFile(labels, ["image"], {"n": 1})
+    assert labels.read_bytes() == before and not (tmp_path / "mylabels.csv.lock").exists()
+
+
+def test_a_binary_file_is_a_one_line_error_naming_it_untouched(tmp_path):
+    path = tmp_path / "per_image.csv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"per_image\.csv is not a CSV file of results \(binary data\)") as err:
+        ResultsFile(path, ["image"], {"n": 1})
+    assert "\n" not in str(err.value) and path.read_bytes() == bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize("link", ["r.csv", "r.csv.lock"])
+def test_a_symbolic_link_for_the_file_or_its_lock_is_refused_not_followed(tmp_path, link):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / link).symlink_to(target)
+    with pytest.raises(ValueError, match=rf"{link} is a symbolic link; msbiqa does not write through links"):
+        ResultsFile(tmp_path / "r.csv", ["image"], {"n": 1})
+    assert target.read_text() == "keep me" and (tmp_path / link).is_symlink()
