@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from msbiqa.experiments.engines import EngineError, Job, Work
+from msbiqa.experiments.engines import EngineError, Job, Work, check_ray_options
 
 INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv)"
 # Set before Ray is imported or started: no usage reporting, and an address that accepts TCP connections but is
@@ -57,8 +57,10 @@ def cluster_address(address: str) -> str:
             "default), not a client URL"
         )
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise EngineError(f"Ray address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379) or auto")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise EngineError(
+            f"Ray address {address!r}: expected HOST:PORT with a port from 1 to 65535 (e.g. 10.0.0.5:6379) or auto"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
     except OSError as err:
@@ -162,8 +164,9 @@ class RayEngine:
         shard_size: int = 4,
         attempts: int = 3,
     ):
-        if cpus_per_worker <= 0 or gpus_per_worker <= 0 or shard_size < 1 or attempts < 1 or (workers or 1) < 1:
-            raise ValueError("cpus/gpus per worker must be > 0; workers, shard size and attempts at least 1")
+        check_ray_options(workers, cpus_per_worker, gpus_per_worker, shard_size)
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts!r}")
         import_ray()  # fail now, not after the data and networks are loaded
         self.address = None if address is None else cluster_address(address)
         self.workers, self.shard_size, self.attempts = workers, shard_size, attempts
