@@ -223,6 +223,17 @@ def test_missing_extra_and_edited_files_are_detected(copy):
     assert emb.check(copy, SIZE) == f"{emb.SUMS} is missing"
 
 
+@pytest.mark.parametrize("user_file", ["notes.txt", "images/mine.png", "images/mine.jpg"])
+def test_a_rebuild_never_deletes_files_the_set_did_not_write(copy, user_file):
+    (copy / user_file).write_text("mine")
+    with pytest.raises(ValueError, match=rf"holds {re.escape(str(copy / user_file))}, which the embedded set did not"):
+        emb.build_embedded(copy, SIZE, force=True, progress=False)  # build-data --root X --force
+    (copy / emb.LABELS).write_text("tampered\n")
+    with pytest.raises(ValueError, match="which the embedded set did not write"):
+        EmbeddedIQA(root=copy, size=SIZE, progress=False)  # the automatic rebuild
+    assert (copy / user_file).read_text() == "mine" and (copy / emb.MANIFEST).is_file()
+
+
 def test_version_size_and_foreign_folders(root, monkeypatch, tmp_path):
     assert "another recipe version or image size" in emb.check(root, SIZE + 1)
     assert emb.check(tmp_path, SIZE) == f"no readable {emb.MANIFEST}"
