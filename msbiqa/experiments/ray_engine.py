@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from msbiqa.experiments import watchdog
 from msbiqa.experiments.engines import EngineError, Job, Work, check_ray_options
 
 INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv)"
@@ -148,7 +149,8 @@ class ShardWorker:
 
 class RayEngine:
     """Certify on a Ray cluster: `address` None starts a Ray instance on this machine for the run (or uses the
-    one this process already joined); "auto" or HOST:PORT joins a running cluster.
+    one this process already joined), which dies with this process even when it is killed (see watchdog);
+    "auto" or HOST:PORT joins a running cluster.
 
     Each worker takes `cpus_per_worker` CPUs and, on CUDA, `gpus_per_worker` GPUs; the device None means CUDA
     when the cluster has GPUs. A shard whose worker dies is retried on a new worker up to `attempts` times.
@@ -171,6 +173,7 @@ class RayEngine:
         self.address = None if address is None else cluster_address(address)
         self.workers, self.shard_size, self.attempts = workers, shard_size, attempts
         self.cpus_per_worker, self.gpus_per_worker = float(cpus_per_worker), float(gpus_per_worker)
+        self.watchdog = None  # kills the Ray instance `run` starts if this process is killed
 
     def _connect(self, ray) -> bool:
         """Join or start Ray; True when this call started the session (the caller ends it)."""
@@ -179,7 +182,9 @@ class RayEngine:
         try:
             if self.address is None:
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no token in ~/.ray
+                before = watchdog.children(os.getpid())
                 ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+                self.watchdog = watchdog.guard(watchdog.children(os.getpid()) - before)  # dies with this driver
             else:
                 ray.init(address=self.address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as err:
@@ -242,6 +247,14 @@ class RayEngine:
                 ray.kill(actor)
             if started_here:
                 ray.shutdown()
+                self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        """End the watchdog of the Ray instance this engine started, once that instance is shut down."""
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+            self.watchdog = None
 
     def _stream(self, ray, dataset, queue: collections.deque, start, workers: int):
         """Rows of the numbered shards in `queue`, one in flight per worker; a dead worker's shard goes back to the
