@@ -5,9 +5,10 @@ setting that changes the row (metric, n, seed, ...), written on every row. Rows 
 constants belong to other runs: they stay in the file and are not reused (or, with `strict=True`, they are an
 error). Dataset scoring, certification runs and the certificate check all write through `ResultsFile`.
 
-Robust to kills and faults: each row is one write of whole bytes, fsynced; a row cut short (kill, full disk)
-is dropped on the next open; a failed write is undone and reported with what is saved; a lock file
-(`<name>.lock`, an flock the system releases if the process dies) keeps a second run from writing the same file.
+Robust to kills and faults: each row is one write of whole bytes, fsynced; a row cut short by a kill (which
+leaves the lock file behind) is dropped on the next open; a failed write is undone and reported with what is
+saved; a lock file (`<name>.lock`, an flock the system releases if the process dies) keeps a second run from
+writing the same file.
 A file that is not this run's CSV (a user's labels, binary data, other columns) is refused before anything is
 written to it, and a symbolic link in place of the file or its lock is refused, never followed.
 """
@@ -72,6 +73,7 @@ class ResultsFile:
         self.memory: list[dict] = []
         self.fd: int | None = None
         self.lock: FileLock | None = None
+        self.killed_before = False
         if self.path is not None:
             self._open()
         try:
@@ -88,10 +90,12 @@ class ResultsFile:
 
     def _open(self) -> None:
         """Lock `<path>.lock` and open `path` for appending, with errors that say what to do (links are refused)."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        self.killed_before = lock_path.is_file()  # a run that closes removes its lock: this one was killed
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.lock = FileLock(
-                self.path.with_name(self.path.name + ".lock"),
+                lock_path,
                 f"{self.path} is being written by another run ({{owner}}); wait for it to finish or write to another "
                 "output folder",
             ).acquire()
@@ -122,8 +126,13 @@ class ResultsFile:
         if not data:
             return set()
         self.header = self._check_header(data)
-        if not data.endswith(b"\n"):  # killed (or out of disk) in the middle of a row: drop the partial row
-            data = data[: data.rfind(b"\n") + 1]
+        if not data.endswith(b"\n"):
+            if not self.killed_before:
+                raise ValueError(
+                    f"{self.path} ends in a line without a newline, and no msbiqa run was killed writing it; "
+                    "msbiqa leaves it untouched: write to another file"
+                )
+            data = data[: data.rfind(b"\n") + 1]  # the run was killed in the middle of a row: drop the partial row
             os.ftruncate(self.fd, len(data))
         table = self._parse(data, dtype=str, keep_default_na=False)
         return set(map(tuple, table.loc[self._same_run(table), self.key].to_numpy()))
