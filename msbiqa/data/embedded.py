@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 import warnings
 import zlib
@@ -293,9 +294,8 @@ def build_embedded(
     if problem and (root / MANIFEST).exists():
         warnings.warn(f"rebuilding the embedded set in {root}: {problem}", stacklevel=2)
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "images").mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))  # a new folder: no link followed
+    (tmp / "images").mkdir()
     start = time.perf_counter()
     threads = torch.get_num_threads()
     try:
@@ -331,8 +331,8 @@ def _replace(tmp: Path, root: Path, size: int, force: bool) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         return
     if root.exists():
-        stale = root.parent / f".{root.name}.old-{os.getpid()}"
-        os.replace(root, stale)
+        stale = tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent)
+        os.replace(root, stale)  # over the new empty folder
         shutil.rmtree(stale, ignore_errors=True)
     try:
         os.replace(tmp, root)

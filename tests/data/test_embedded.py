@@ -165,8 +165,13 @@ def test_a_changed_mos_is_detected_and_the_set_rebuilt(copy, root):
     cells[mos_col] = f"{float(cells[mos_col]) + 1:.4f}"
     (copy / emb.LABELS).write_text("\n".join(labels[:5] + [",".join(cells)] + labels[6:]) + "\n")
     assert emb.check(copy, SIZE) == f"{emb.LABELS} differs from the one it was built with"
+    elsewhere = copy.parent / "elsewhere"
+    elsewhere.mkdir()
+    for name in (f".set.tmp-{os.getpid()}", f".set.old-{os.getpid()}"):  # the fixed names the build once used
+        (copy.parent / name).symlink_to(elsewhere)
     with pytest.warns(UserWarning, match=re.escape(f"rebuilding the embedded set in {copy}: {emb.LABELS} differs")):
         ds = EmbeddedIQA(root=copy, size=SIZE, progress=False)
+    assert not any(elsewhere.iterdir())  # nothing was built through a link
     assert emb.check(copy, SIZE) is None and (copy / emb.LABELS).read_bytes() == (root / emb.LABELS).read_bytes()
     assert len(ds) == len(labels) - 1
 
