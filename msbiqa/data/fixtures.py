@@ -67,12 +67,12 @@ def _encoded(image: np.ndarray, kind: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def _check_ours(root: Path) -> None:
-    """`root` must be new, empty, or written by make-fixtures with nothing added since (everything in it listed
-    in its MANIFEST): a user's label files and images are never overwritten."""
+def _check_ours(root: Path) -> set[str]:
+    """The files listed in `root`'s MANIFEST, after checking that `root` is new, empty, or written by make-fixtures
+    with nothing added since (everything in it listed): a user's label files and images are never overwritten."""
     refuse_link(root)
     if not root.exists():
-        return
+        return set()
     listed = set((root / MANIFEST).read_text().splitlines()) if (root / MANIFEST).is_file() else set()
     for path in sorted(root.rglob("*")):
         if path.is_symlink():
@@ -82,15 +82,19 @@ def _check_ours(root: Path) -> None:
                 f"{path} was not written by msbiqa make-fixtures; msbiqa leaves it untouched: choose a new or "
                 "empty folder"
             )
+    return listed
 
 
-def _put(root: Path, name: str, data: bytes) -> None:
-    """Write the file `name` (relative to `root`) whole, listing it in MANIFEST first (a rerun may replace it)."""
-    listing = open_no_follow(root / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(listing, f"{name}\n".encode())
-    finally:
-        os.close(listing)
+def _put(root: Path, name: str, data: bytes, listed: set[str]) -> None:
+    """Write the file `name` (relative to `root`) whole, listed in MANIFEST (`listed`) first: a rerun may replace
+    it."""
+    if name not in listed:
+        listing = open_no_follow(root / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(listing, f"{name}\n".encode())
+        finally:
+            os.close(listing)
+        listed.add(name)
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
@@ -98,27 +102,27 @@ def _put(root: Path, name: str, data: bytes) -> None:
 
 def write_koniq10k(root: Path, count: int) -> Path:
     """KonIQ-10k: 512x384 JPEGs and the official split file (MOS on 1-100)."""
-    _start(root, count)
+    listed = _start(root, count)
     rows = []
     for i in range(count):
         name = f"{1000000 + i}.jpg"
         level = i % len(BLURS)
-        _put(root, f"512x384/{name}", _encoded(_degraded(_fit(_photo(i), 512, 384), level), "JPEG", quality=92))
+        _put(root, f"512x384/{name}", _encoded(_degraded(_fit(_photo(i), 512, 384), level), "JPEG", quality=92), listed)
         rows.append({"image_name": name, "MOS": _mos(level, i, 1, 100), "set": KONIQ_SETS[i % len(KONIQ_SETS)]})
-    _put(root, "koniq10k_distributions_sets.csv", pd.DataFrame(rows).to_csv(index=False).encode())
+    _put(root, "koniq10k_distributions_sets.csv", pd.DataFrame(rows).to_csv(index=False).encode(), listed)
     return root
 
 
 def write_spaq(root: Path, count: int) -> Path:
     """SPAQ: large smartphone-style JPEGs, portrait and landscape in turn, and the official xlsx sheet."""
-    _start(root, count)
+    listed = _start(root, count)
     rows = []
     for i in range(count):
         name = f"{i + 1:05d}.jpg"
         level = i % len(BLURS)
         width, height = (1024, 768) if i % 2 == 0 else (768, 1024)
         image = _degraded(_fit(_photo(i + 3), width, height), level)
-        _put(root, f"TestImage/{name}", _encoded(image, "JPEG", quality=92))
+        _put(root, f"TestImage/{name}", _encoded(image, "JPEG", quality=92), listed)
         mos = _mos(level, i, 0, 100)
         rows.append(
             {
@@ -133,13 +137,13 @@ def write_spaq(root: Path, count: int) -> Path:
         )
     sheet = io.BytesIO()
     pd.DataFrame(rows).to_excel(sheet, index=False)
-    _put(root, "Annotations/MOS and Image attribute scores.xlsx", sheet.getvalue())
+    _put(root, "Annotations/MOS and Image attribute scores.xlsx", sheet.getvalue(), listed)
     return root
 
 
 def write_clive(root: Path, count: int) -> Path:
     """CLIVE: 500x500 JPEGs, the seven rater-training images first, and the two .mat label files (MOS 0-100)."""
-    _start(root, count)
+    listed = _start(root, count)
     names, mos = [], []
     for i in range(count + 7):
         training = i < 7
@@ -147,7 +151,7 @@ def write_clive(root: Path, count: int) -> Path:
         level = i % len(BLURS)
         image = _degraded(_fit(_photo(i + 7), 500, 500), level)
         data = _encoded(image, "BMP") if training else _encoded(image, "JPEG", quality=92)
-        _put(root, f"Images/{'trainingImages/' if training else ''}{name}", data)
+        _put(root, f"Images/{'trainingImages/' if training else ''}{name}", data, listed)
         names.append(name)
         mos.append(_mos(level, i, 0, 100))
     cells = np.empty((len(names), 1), dtype=object)
@@ -156,16 +160,17 @@ def write_clive(root: Path, count: int) -> Path:
     for stem, value in {"AllImages_release": cells, "AllMOS_release": np.array([mos])}.items():
         buffer = io.BytesIO()
         scipy.io.savemat(buffer, {stem: value})
-        _put(root, f"Data/{stem}.mat", buffer.getvalue())
+        _put(root, f"Data/{stem}.mat", buffer.getvalue(), listed)
     return root
 
 
-def _start(root: Path, count: int) -> None:
-    """Check `count` and that `root` may be written (see _check_ours), and make it."""
+def _start(root: Path, count: int) -> set[str]:
+    """Check `count` and that `root` may be written (see _check_ours), make it; returns the files it lists."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count (--count) must be a whole number of images >= 1, got {count!r}")
-    _check_ours(root)
+    listed = _check_ours(root)
     root.mkdir(parents=True, exist_ok=True)
+    return listed
 
 
 def write_layouts(folder: str | Path, count: int = 20) -> dict[str, Path]:

@@ -71,6 +71,8 @@ def test_a_users_dataset_files_are_never_overwritten(tmp_path, user_file):
 def test_a_rerun_replaces_its_own_files_but_not_added_ones_or_links(tmp_path):
     write_layouts(tmp_path, count=1)
     write_layouts(tmp_path, count=1)  # everything there is its own
+    listed = (tmp_path / "clive" / ".msbiqa-fixtures").read_text().splitlines()
+    assert len(listed) == len(set(listed)) == 1 + 7 + 2  # each file listed once
     target = tmp_path / "precious.jpg"
     target.write_bytes(b"keep me")
     image = tmp_path / "koniq10k" / "512x384" / "1000000.jpg"
