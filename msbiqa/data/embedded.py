@@ -17,7 +17,8 @@ self-contained. Columns `family` ("none" for pristine) and `ood` (held-out famil
 
 Integrity: opening a cached set checks its recipe and size, the sha256 of labels.csv and sha256sums.txt,
 that the image folder holds exactly the listed files, and the sha256 of every image (one pass over the
-files); a set that fails is rebuilt, with a warning that names what failed.
+files); a set that fails is rebuilt, with a warning that names what failed. A rebuild (or --force) replaces
+the folder whole, so it refuses, naming them, files in it that the set did not write.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 import warnings
 import zlib
@@ -190,6 +192,45 @@ def _write_sums(folder: Path, names: list[str]) -> None:
     (folder / SUMS).write_text("".join(lines))
 
 
+def _listed_images(root: Path) -> dict[str, str]:
+    """{image file name: sha256} as listed in `root`'s sha256sums.txt."""
+    return dict(line.split("  images/")[::-1] for line in (root / SUMS).read_text().splitlines())
+
+
+def _written_by_the_set(path: Path, root: Path, listed: set[str] | None) -> bool:
+    """Whether `path`, in `root` or its images/, is a file the set wrote (see _refuse_foreign_files)."""
+    if path.is_symlink():
+        return False
+    if path.parent == root:
+        return path.name in (LABELS_FILE, SUMS, MANIFEST, "images")
+    return path.is_file() and (path.name in listed if listed is not None else path.suffix == ".png")
+
+
+def _refuse_foreign_files(root: Path) -> None:
+    """A (re)build replaces `root` whole, so it must hold nothing the set did not write: its four entries, and in
+    images/ the files sha256sums.txt lists (PNGs when that list is unreadable). Anything else is named and kept."""
+    if not root.is_dir():
+        return
+    entries = sorted(root.iterdir())
+    if entries and not (root / MANIFEST).exists():
+        raise ValueError(f"{root} is not empty and holds no embedded set ({MANIFEST}); choose a new folder")
+    try:
+        listed = set(_listed_images(root))
+    except (OSError, ValueError):
+        listed = None
+    images = root / "images"
+    if images.is_dir() and not images.is_symlink():
+        entries += sorted(images.iterdir())
+    foreign = [path for path in entries if not _written_by_the_set(path, root, listed)]
+    if foreign:
+        raise ValueError(
+            f"{root} holds {foreign[0]}"
+            + (f" and {len(foreign) - 1} more files" if len(foreign) > 1 else "")
+            + ", which the embedded set did not write; a rebuild replaces the folder whole: move them out or "
+            "choose another --root"
+        )
+
+
 def check(root: Path, size: int) -> str | None:
     """None when `root` holds a complete, unchanged set of this recipe and size; otherwise what is wrong."""
     try:
@@ -207,7 +248,7 @@ def check(root: Path, size: int) -> str | None:
                 return f"{file} differs from the one it was built with"
         except OSError:
             return f"{file} is missing"
-    expected = dict(line.split("  images/")[::-1] for line in (root / SUMS).read_text().splitlines())
+    expected = _listed_images(root)
     try:
         on_disk = set(os.listdir(root / "images"))
     except OSError:
@@ -246,18 +287,15 @@ def build_embedded(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive number of processes, got {workers!r}")
     root = Path(root) if root is not None else default_root(size)
-    if not force:
-        problem = check(root, size)
-        if problem is None:
-            return root
-        if (root / MANIFEST).exists():
-            warnings.warn(f"rebuilding the embedded set in {root}: {problem}", stacklevel=2)
-    if root.exists() and any(root.iterdir()) and not (root / MANIFEST).exists():
-        raise ValueError(f"{root} is not empty and holds no embedded set ({MANIFEST}); choose a new folder")
+    problem = None if force else check(root, size)
+    if not force and problem is None:
+        return root
+    _refuse_foreign_files(root)
+    if problem and (root / MANIFEST).exists():
+        warnings.warn(f"rebuilding the embedded set in {root}: {problem}", stacklevel=2)
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "images").mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))  # a new folder: no link followed
+    (tmp / "images").mkdir()
     start = time.perf_counter()
     threads = torch.get_num_threads()
     try:
@@ -293,8 +331,8 @@ def _replace(tmp: Path, root: Path, size: int, force: bool) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         return
     if root.exists():
-        stale = root.parent / f".{root.name}.old-{os.getpid()}"
-        os.replace(root, stale)
+        stale = tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent)
+        os.replace(root, stale)  # over the new empty folder
         shutil.rmtree(stale, ignore_errors=True)
     try:
         os.replace(tmp, root)

@@ -16,6 +16,7 @@ on them) and nothing is downloaded.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.data.images import load_image, sample_photo_path
+from msbiqa.files import write_atomic
 from msbiqa.models.denoisers import DnCNN, UNet
 from msbiqa.report.tables import to_markdown
 from msbiqa.settings import setting
@@ -512,10 +514,11 @@ def write_results(result: dict, out: str | Path) -> list[Path]:
     paths = [out / "bench.csv", out / "scaling.csv", out / "bench.json", out / "bench.md"]
     for path, rows in zip(paths[:2], (result["rows"], result["scaling"])):
         keys = list(dict.fromkeys(k for r in rows for k in r)) + list(env)
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys, restval="")
-            writer.writeheader()
-            writer.writerows({**r, **env} for r in rows)
-    paths[2].write_text(json.dumps(result, indent=1))
-    paths[3].write_text(report(result))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=keys, restval="")
+        writer.writeheader()
+        writer.writerows({**r, **env} for r in rows)
+        write_atomic(path, text.getvalue())
+    write_atomic(paths[2], json.dumps(result, indent=1))
+    write_atomic(paths[3], report(result))
     return paths

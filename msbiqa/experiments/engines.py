@@ -10,6 +10,8 @@ interrupted on either engine resumes the same way.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +75,9 @@ class EngineOptions:
     gpus_per_worker: float = setting(1.0, "GPUs per Ray worker when the device is CUDA (0.5: two workers per GPU)")
     shard_size: int = setting(4, "images per Ray task; rows reach the results file as each task finishes")
 
+    def __post_init__(self):
+        check_ray_options(self.workers, self.cpus_per_worker, self.gpus_per_worker, self.shard_size)
+
     def build(self):
         """The engine: LocalEngine, or a RayEngine (checks now that Ray imports and the address answers)."""
         if self.engine == "local":
@@ -90,6 +95,18 @@ class EngineOptions:
             gpus_per_worker=self.gpus_per_worker,
             shard_size=self.shard_size,
         )
+
+
+def check_ray_options(workers: int | None, cpus_per_worker: float, gpus_per_worker: float, shard_size: int) -> None:
+    """The one rule for the Ray options (Python and command line alike): counts are whole numbers >= 1 (workers
+    may be None: as many as fit), shares of a CPU or GPU finite numbers > 0."""
+    counts = {"shard_size": shard_size} | ({} if workers is None else {"workers": workers})
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a whole number >= 1, got {value!r}")
+    for name, value in {"cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a finite number > 0, got {value!r}")
 
 
 def make_engine(engine: str = "local", address: str | None = None, **options):

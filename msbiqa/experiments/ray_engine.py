@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from msbiqa.console import plain
-from msbiqa.experiments.engines import EngineError, Job, Work
+from msbiqa.experiments import watchdog
+from msbiqa.experiments.engines import EngineError, Job, Work, check_ray_options
 
 INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv)"
 # Set before Ray is imported or started: no usage reporting, and an address that accepts TCP connections but is
@@ -56,8 +57,10 @@ def cluster_address(address: str) -> str:
             "default), not a client URL"
         )
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise EngineError(f"Ray address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379) or auto")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise EngineError(
+            f"Ray address {address!r}: expected HOST:PORT with a port from 1 to 65535 (e.g. 10.0.0.5:6379) or auto"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
     except OSError as err:
@@ -145,7 +148,8 @@ class ShardWorker:
 
 class RayEngine:
     """Certify on a Ray cluster: `address` None starts a Ray instance on this machine for the run (or uses the
-    one this process already joined); "auto" or HOST:PORT joins a running cluster.
+    one this process already joined), which dies with this process even when it is killed (see watchdog);
+    "auto" or HOST:PORT joins a running cluster.
 
     Each worker takes `cpus_per_worker` CPUs and, on CUDA, `gpus_per_worker` GPUs; the device None means CUDA
     when the cluster has GPUs. A shard whose worker dies is retried on a new worker up to `attempts` times.
@@ -161,12 +165,14 @@ class RayEngine:
         shard_size: int = 4,
         attempts: int = 3,
     ):
-        if cpus_per_worker <= 0 or gpus_per_worker <= 0 or shard_size < 1 or attempts < 1 or (workers or 1) < 1:
-            raise ValueError("cpus/gpus per worker must be > 0; workers, shard size and attempts at least 1")
+        check_ray_options(workers, cpus_per_worker, gpus_per_worker, shard_size)
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts!r}")
         import_ray()  # fail now, not after the data and networks are loaded
         self.address = None if address is None else cluster_address(address)
         self.workers, self.shard_size, self.attempts = workers, shard_size, attempts
         self.cpus_per_worker, self.gpus_per_worker = float(cpus_per_worker), float(gpus_per_worker)
+        self.watchdog = None  # kills the Ray instance `run` starts if this process is killed
 
     def _connect(self, ray) -> bool:
         """Join or start Ray; True when this call started the session (the caller ends it)."""
@@ -175,7 +181,9 @@ class RayEngine:
         try:
             if self.address is None:
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no token in ~/.ray
+                before = watchdog.children(os.getpid())
                 ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+                self.watchdog = watchdog.guard(watchdog.children(os.getpid()) - before)  # dies with this driver
             else:
                 ray.init(address=self.address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as err:
@@ -238,6 +246,14 @@ class RayEngine:
                 ray.kill(actor)
             if started_here:
                 ray.shutdown()
+                self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        """End the watchdog of the Ray instance this engine started, once that instance is shut down."""
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+            self.watchdog = None
 
     def _stream(self, ray, dataset, queue: collections.deque, start, workers: int):
         """Rows of the numbered shards in `queue`, one in flight per worker; a dead worker's shard goes back to the

@@ -5,25 +5,28 @@ setting that changes the row (metric, n, seed, ...), written on every row. Rows 
 constants belong to other runs: they stay in the file and are not reused (or, with `strict=True`, they are an
 error). Dataset scoring, certification runs and the certificate check all write through `ResultsFile`.
 
-Robust to kills and faults: each row is one write of whole bytes, fsynced; a row cut short (kill, full disk)
-is dropped on the next open; a failed write is undone and reported with what is saved; a lock file
-(`<name>.lock`, an flock the system releases if the process dies) keeps a second run from writing the same file.
+Robust to kills and faults: each row is one write of whole bytes, fsynced; a row cut short by a kill (which
+leaves the lock file behind) is dropped on the next open; a failed write is undone and reported with what is
+saved; a lock file (`<name>.lock`, an flock the system releases if the process dies) keeps a second run from
+writing the same file.
+A file that is not this run's CSV (a user's labels, binary data, other columns) is refused before anything is
+written to it, and a symbolic link in place of the file or its lock is refused, never followed.
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import numbers
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+
+from msbiqa.files import FileLock, open_no_follow
 
 
 def csv_scalar(value):
@@ -36,6 +39,15 @@ def csv_scalar(value):
     if value is None or isinstance(value, str | bool | numbers.Real):
         return value
     raise TypeError(f"row values must be numbers (or str/None), got {type(value).__name__}")
+
+
+def _read_all(fd: int) -> bytes:
+    """The whole content of the open file `fd`."""
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _text(value) -> str:
@@ -60,7 +72,8 @@ class ResultsFile:
         self.header: list[str] | None = None
         self.memory: list[dict] = []
         self.fd: int | None = None
-        self.lock: int | None = None
+        self.lock: FileLock | None = None
+        self.killed_before = False
         if self.path is not None:
             self._open()
         try:
@@ -76,34 +89,25 @@ class ResultsFile:
         self.close()
 
     def _open(self) -> None:
-        """Lock `<path>.lock` and open `path` for appending, with errors that say what to do."""
+        """Lock `<path>.lock` and open `path` for appending, with errors that say what to do (links are refused)."""
         lock_path = self.path.with_name(self.path.name + ".lock")
+        self.killed_before = lock_path.is_file()  # a run that closes removes its lock: this one was killed
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise OSError(
-                f"cannot write results to {self.path} ({err.strerror or err}); choose a writable output folder"
-            ) from None
-        try:
-            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(self.lock, 200, 0).decode(errors="replace").strip() or "another process"
-            os.close(self.lock)
-            self.lock = None
-            raise ValueError(
-                f"{self.path} is being written by another run ({owner}); wait for it to finish or "
-                "write to another output folder"
-            ) from None
-        os.ftruncate(self.lock, 0)
-        os.pwrite(self.lock, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.lock = FileLock(
+                lock_path,
+                f"{self.path} is being written by another run ({{owner}}); wait for it to finish or write to another "
+                "output folder",
+            ).acquire()
+            self.fd = open_no_follow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         except OSError as err:
             self.close()
             raise OSError(
                 f"cannot write results to {self.path} ({err.strerror or err}); choose a writable output folder"
             ) from None
+        except ValueError:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Release the file and its lock (idempotent)."""
@@ -111,29 +115,56 @@ class ResultsFile:
             os.close(self.fd)
             self.fd = None
         if self.lock is not None:
-            self.path.with_name(self.path.name + ".lock").unlink(missing_ok=True)
-            os.close(self.lock)
+            self.lock.release()
             self.lock = None
 
     def _read_finished(self) -> set[tuple[str, ...]]:
-        """Keys of this run's rows already in the file; checks that the file fits this run."""
-        if self.path is None or self.path.stat().st_size == 0:
+        """Keys of this run's rows already in the file; checks that the file fits this run before changing it."""
+        if self.fd is None:
             return set()
-        data = self.path.read_bytes()
-        if not data.endswith(b"\n"):  # killed (or out of disk) in the middle of a row: drop the partial row
-            data = data[: data.rfind(b"\n") + 1]
-            os.truncate(self.path, len(data))
+        data = _read_all(self.fd)
         if not data:
             return set()
-        table = pd.read_csv(self.path, dtype=str, keep_default_na=False)
-        self.header = list(table.columns)
-        needed = self.key + list(self.constants)
-        if not set(needed) <= set(self.header):
+        self.header = self._check_header(data)
+        if not data.endswith(b"\n"):
+            if not self.killed_before:
+                raise ValueError(
+                    f"{self.path} ends in a line without a newline, and no msbiqa run was killed writing it; "
+                    "msbiqa leaves it untouched: write to another file"
+                )
+            data = data[: data.rfind(b"\n") + 1]  # the run was killed in the middle of a row: drop the partial row
+            os.ftruncate(self.fd, len(data))
+        table = self._parse(data, dtype=str, keep_default_na=False)
+        return set(map(tuple, table.loc[self._same_run(table), self.key].to_numpy()))
+
+    def _check_header(self, data: bytes) -> list[str]:
+        """The file's columns, checked to be text holding this run's columns; a file that is not (a user's file,
+        another program's) is refused untouched."""
+        first = data.split(b"\n", 1)[0]
+        try:
+            header = next(csv.reader([first.decode()]), []) if b"\0" not in first else None
+        except (UnicodeDecodeError, csv.Error):
+            header = None
+        if header is None:
             raise ValueError(
-                f"{self.path} has columns {self.header}, but this run needs {needed}; "
+                f"{self.path} is not a CSV file of results (binary data); msbiqa leaves it untouched: "
+                "write to another file"
+            )
+        needed = self.key + list(self.constants)
+        if not set(needed) <= set(header):
+            raise ValueError(
+                f"{self.path} has columns {header}, but this run needs {needed}; msbiqa leaves it untouched: "
                 "write to another file (or delete this one)"
             )
-        return set(map(tuple, table.loc[self._same_run(table), self.key].to_numpy()))
+        return header
+
+    def _parse(self, data: bytes, **options) -> pd.DataFrame:
+        """The CSV `data` of this file as a table; a file that does not parse is a one-line error naming it."""
+        try:
+            return pd.read_csv(io.BytesIO(data), **options)
+        except ValueError as err:  # pandas ParserError and UnicodeDecodeError included
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{self.path} is not a readable CSV of results ({first}): write to another file") from None
 
     def _same_run(self, text: pd.DataFrame) -> np.ndarray:
         """Mask of the rows (read as text) written with this run's constants."""
@@ -196,6 +227,7 @@ class ResultsFile:
             return pd.DataFrame(self.memory)
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return pd.DataFrame(columns=self.key + list(self.constants))
-        table = pd.read_csv(self.path, dtype=dict(dtype or {}))
-        same = self._same_run(pd.read_csv(self.path, dtype=str, keep_default_na=False))
+        data = self.path.read_bytes()
+        table = self._parse(data, dtype=dict(dtype or {}))
+        same = self._same_run(self._parse(data, dtype=str, keep_default_na=False))
         return table[same].reset_index(drop=True)

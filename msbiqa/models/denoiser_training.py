@@ -9,6 +9,7 @@ generator state, so an interrupted run resumes to the same weights as an uninter
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from msbiqa.devices import default_device
+from msbiqa.files import write_atomic
 from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import KINDS, LIMITS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
@@ -142,10 +144,10 @@ def _warmup_cosine(total: int):
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: an interruption never leaves a half-written checkpoint
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())  # an interruption never leaves a half-written checkpoint
 
 
 def train_denoiser(

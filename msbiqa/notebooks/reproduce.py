@@ -4,6 +4,8 @@ Each notebook `NN_name.ipynb` runs with its `parameters` cell overridden by the 
 tables (CSV + Markdown) and figures (PNG) into `<out>/NN_name/`, next to the executed notebook. A failing
 notebook is recorded and the others still run. Notebooks run in a kernel on this very interpreter
 (`sys.executable`), whatever kernelspecs are installed, so a fresh `.venv` needs no kernel registration.
+Runs may share `<out>`: each notebook's folder is locked for its run (a second run of it is refused), and the
+index is read and rewritten whole under a lock, so every run's record stays; a README.md of the user's is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 import msbiqa
 from msbiqa.console import plain
+from msbiqa.files import FileLock, refuse_link, write_atomic
 from msbiqa.notebooks.session import repo_root
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -241,22 +244,55 @@ def reproduce(
     books = select(folder, only)
     plans = [(b, resolve_parameters(b, out, scale, overrides)) for b in books]  # every error before any run
     out.mkdir(parents=True, exist_ok=True)
-    runs, index = [], load_runs(out)  # the index accumulates: earlier runs of other notebooks stay listed
+    _check_records_are_ours(out)
+    locks = [_notebook_lock(out, notebook) for notebook, _ in plans]
+    try:
+        for lock in locks:
+            lock.acquire()
+        return _run_all(out, plans, scale, timeout, progress)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run_all(out: Path, plans: list[tuple[Path, dict]], scale: str, timeout, progress: bool) -> list[NotebookRun]:
+    """Run the planned notebooks in order, recording each in the index as it finishes."""
+    runs = []
     bar = tqdm(plans, desc="notebooks", unit="notebook", disable=not progress)
     for notebook, params in bar:
         bar.set_postfix_str(notebook.stem)
         run = run_notebook(notebook, out, params, timeout)
         run.scale, run.finished = scale, time.strftime("%Y-%m-%d %H:%M %Z")
         runs.append(run)
-        index[run.name] = run
-        save_runs(out, index)
-        write_index(out, [index[name] for name in sorted(index)])  # current after every notebook
+        record(out, run)
         if not run.ok:
             tqdm.write(f"FAILED {notebook.stem}: {run.error.splitlines()[-1] if run.error else ''}")
     return runs
 
 
+def _notebook_lock(out: Path, notebook: Path) -> FileLock:
+    """The lock on one notebook's output folder: two runs of the same notebook into one `out` would overwrite
+    each other's outputs."""
+    return FileLock(
+        out / f".{notebook.stem}.lock",
+        f"{out / notebook.stem} is being written by another msbiqa reproduce ({{owner}}); wait for it to finish "
+        "or choose another --out",
+    )
+
+
 RUNS_FILE = "runs.json"
+INDEX_FILE = "README.md"
+INDEX_TITLE = "# msbiqa reproduction results"
+
+
+def record(out: Path, run: NotebookRun) -> None:
+    """Add `run` to runs.json and README.md of `out`, read and rewritten under a lock, so runs of other notebooks
+    into the same folder (concurrent ones too) stay listed: the index accumulates the latest run of each."""
+    with FileLock(out / ".runs.lock", wait=True):
+        index = load_runs(out)
+        index[run.name] = run
+        save_runs(out, index)
+        write_index(out, [index[name] for name in sorted(index)])
 
 
 def load_runs(out: Path) -> dict[str, NotebookRun]:
@@ -271,10 +307,21 @@ def load_runs(out: Path) -> dict[str, NotebookRun]:
 
 
 def save_runs(out: Path, index: dict[str, NotebookRun]) -> None:
-    """Record the runs (written to a temporary file, then renamed: a kill never leaves half a record)."""
-    tmp = out / f".{RUNS_FILE}.tmp"
-    tmp.write_text(json.dumps([asdict(index[name]) for name in sorted(index)], indent=1, default=str))
-    tmp.replace(out / RUNS_FILE)
+    """Record the runs (written whole: a kill never leaves half a record)."""
+    write_atomic(out / RUNS_FILE, json.dumps([asdict(index[name]) for name in sorted(index)], indent=1, default=str))
+
+
+def _check_records_are_ours(out: Path) -> None:
+    """Before any work: runs.json and README.md in `out` must be msbiqa reproduce's (not links, not a user's README,
+    e.g. with --out at a source checkout)."""
+    index = out / INDEX_FILE
+    for path in (out / RUNS_FILE, index):
+        refuse_link(path)
+    load_runs(out)
+    if index.is_file() and not index.read_text(errors="replace").startswith(INDEX_TITLE):
+        raise ValueError(
+            f"{index} was not written by msbiqa reproduce; msbiqa leaves it untouched: choose another --out"
+        )
 
 
 def software_versions() -> dict:
@@ -315,7 +362,7 @@ def write_index(out: Path, runs: list[NotebookRun]) -> Path:
     failed = [r.name for r in runs if not r.ok]
     scales = sorted({r.scale for r in runs})
     lines = [
-        "# msbiqa reproduction results",
+        INDEX_TITLE,
         "",
         f"Written by `msbiqa reproduce` on {time.strftime('%Y-%m-%d %H:%M %Z')}: the latest run of each of "
         f"{len(runs)} notebooks, {sum(r.seconds for r in runs) / 60:.1f} min in all, "
@@ -359,9 +406,7 @@ def write_index(out: Path, runs: list[NotebookRun]) -> Path:
                 short = text.count("\n|") <= INLINE_ROWS + 1
                 lines += [f"**{Path(p).stem}** ([csv]({p[:-3]}.csv), [md]({p}))", ""] + ([text, ""] if short else [])
         lines += [f"![{Path(p).stem}]({p})" for p in r.outputs if p.endswith(".png")]
-    path = out / "README.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_atomic(out / INDEX_FILE, "\n".join(lines) + "\n")
 
 
 def _run_info(out: Path, run: NotebookRun) -> dict:

@@ -10,6 +10,7 @@ import torch
 
 import msbiqa
 from msbiqa.devices import default_device
+from msbiqa.files import refuse_link, write_atomic
 
 
 def repo_root() -> Path:
@@ -31,9 +32,10 @@ def start_notebook(name: str, out: str | Path | None = None, device=None) -> tup
 def record_run(out: str | Path, **info) -> dict:
     """Add facts about a notebook's run (data, metric, denoisers, seeds ...) to `out/run.json`, for the index."""
     path = Path(out) / "run.json"
+    refuse_link(path)
     data = json.loads(path.read_text()) if path.is_file() else {}
     data.update(
         {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v) for k, v in info.items()}
     )
-    path.write_text(json.dumps(data, indent=1, default=str))
+    write_atomic(path, json.dumps(data, indent=1, default=str))
     return data

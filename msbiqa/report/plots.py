@@ -3,20 +3,23 @@ estimates with their bootstrap intervals."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from msbiqa.files import write_atomic
+
 
 def save_figure(fig, out: str | Path, name: str, dpi: int = 120) -> Path:
     """Write `out/name.png` and return its path (the figure stays open for display)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return write_atomic(out / f"{name}.png", buffer.getvalue())
 
 
 def show_images(images, titles=None, ncols: int | None = None, size: float = 2.0):

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from msbiqa.files import write_atomic
+
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
 STATISTIC_NAMES = {
     "srocc": "SROCC",
@@ -73,9 +75,9 @@ def save_table(
     form of it such as values with their intervals); return `df`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / f"{name}.csv", index=False)
+    write_atomic(out / f"{name}.csv", df.to_csv(index=False))
     text = (f"{caption.strip()}\n\n" if caption else "") + to_markdown(df if shown is None else shown, digits)
-    (out / f"{name}.md").write_text(text)
+    write_atomic(out / f"{name}.md", text)
     return df
 
 

@@ -1,6 +1,6 @@
 """Tables of evidence from per-image certificate rows: every statistic with its bootstrap intervals.
 
-Input: the rows of `msbiqa.experiments.comparison.certify_dataset` (one per sigma, defence, image: mos, score,
+Input: the rows of `msbiqa.experiments.certification.certify_dataset` (one per sigma, defence, image: mos, score,
 delta, certified, ...). Per group (e.g. sigma x defence) the statistics are
 
 * srocc, plcc, krocc: agreement of the (defended) score with MOS, **sign-corrected** so that higher always

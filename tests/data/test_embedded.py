@@ -165,10 +165,15 @@ def test_a_changed_mos_is_detected_and_the_set_rebuilt(copy, root):
     cells[mos_col] = f"{float(cells[mos_col]) + 1:.4f}"
     (copy / emb.LABELS_FILE).write_text("\n".join(labels[:5] + [",".join(cells)] + labels[6:]) + "\n")
     assert emb.check(copy, SIZE) == f"{emb.LABELS_FILE} differs from the one it was built with"
+    elsewhere = copy.parent / "elsewhere"
+    elsewhere.mkdir()
+    for name in (f".set.tmp-{os.getpid()}", f".set.old-{os.getpid()}"):  # the fixed names the build once used
+        (copy.parent / name).symlink_to(elsewhere)
     with pytest.warns(
         UserWarning, match=re.escape(f"rebuilding the embedded set in {copy}: {emb.LABELS_FILE} differs")
     ):
         ds = EmbeddedIQA(root=copy, size=SIZE, progress=False)
+    assert not any(elsewhere.iterdir())  # nothing was built through a link
     assert (
         emb.check(copy, SIZE) is None and (copy / emb.LABELS_FILE).read_bytes() == (root / emb.LABELS_FILE).read_bytes()
     )
@@ -225,6 +230,17 @@ def test_missing_extra_and_edited_files_are_detected(copy):
     assert emb.check(copy, SIZE) == f"{emb.SUMS} differs from the one it was built with"
     (copy / emb.SUMS).unlink()
     assert emb.check(copy, SIZE) == f"{emb.SUMS} is missing"
+
+
+@pytest.mark.parametrize("user_file", ["notes.txt", "images/mine.png", "images/mine.jpg"])
+def test_a_rebuild_never_deletes_files_the_set_did_not_write(copy, user_file):
+    (copy / user_file).write_text("mine")
+    with pytest.raises(ValueError, match=rf"holds {re.escape(str(copy / user_file))}, which the embedded set did not"):
+        emb.build_embedded(copy, SIZE, force=True, progress=False)  # build-data --root X --force
+    (copy / emb.LABELS_FILE).write_text("tampered\n")
+    with pytest.raises(ValueError, match="which the embedded set did not write"):
+        EmbeddedIQA(root=copy, size=SIZE, progress=False)  # the automatic rebuild
+    assert (copy / user_file).read_text() == "mine" and (copy / emb.MANIFEST).is_file()
 
 
 def test_version_size_and_foreign_folders(root, monkeypatch, tmp_path):

@@ -40,3 +40,48 @@ def test_command_writes_them(tmp_path, capsys):
     assert main(["make-fixtures", str(tmp_path), "--count", "3"]) == 0
     assert "reproduce --scale full --data koniq10k=" in capsys.readouterr().out
     assert len(list((tmp_path / "spaq" / "TestImage").glob("*.jpg"))) == 3
+
+
+def test_count_zero_is_a_one_line_error(tmp_path, capsys):
+    assert main(["make-fixtures", str(tmp_path / "f"), "--count", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--count) must be a whole number of images >= 1, got 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize(
+    "user_file",
+    [
+        "koniq10k/koniq10k_distributions_sets.csv",
+        "spaq/Annotations/MOS and Image attribute scores.xlsx",
+        "clive/Data/AllMOS_release.mat",
+        "clive/Images/100.JPG",
+    ],
+)
+def test_a_users_dataset_files_are_never_overwritten(tmp_path, user_file):
+    path = tmp_path / user_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"the user's real data")
+    with pytest.raises(ValueError, match=rf"{path.name} was not written by msbiqa make-fixtures.*untouched"):
+        write_layouts(tmp_path, count=1)
+    assert path.read_bytes() == b"the user's real data"
+    assert not (tmp_path / "koniq10k" / "512x384").exists()  # refused before anything was written
+
+
+def test_a_rerun_replaces_its_own_files_but_not_added_ones_or_links(tmp_path):
+    write_layouts(tmp_path, count=1)
+    write_layouts(tmp_path, count=1)  # everything there is its own
+    listed = (tmp_path / "clive" / ".msbiqa-fixtures").read_text().splitlines()
+    assert len(listed) == len(set(listed)) == 1 + 7 + 2  # each file listed once
+    target = tmp_path / "precious.jpg"
+    target.write_bytes(b"keep me")
+    image = tmp_path / "koniq10k" / "512x384" / "1000000.jpg"
+    image.unlink()
+    image.symlink_to(target)
+    with pytest.raises(ValueError, match=r"1000000\.jpg is a symbolic link"):
+        write_layouts(tmp_path, count=1)
+    image.unlink()
+    (tmp_path / "spaq" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"notes\.txt was not written by msbiqa make-fixtures"):
+        write_layouts(tmp_path, count=1)
+    assert target.read_bytes() == b"keep me" and (tmp_path / "spaq" / "notes.txt").read_text() == "mine"

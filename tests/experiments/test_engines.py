@@ -13,7 +13,7 @@ from support import TinySet
 
 from msbiqa import DefendedMetric
 from msbiqa.cli import main
-from msbiqa.experiments.engines import EngineError, LocalEngine, Work, make_engine
+from msbiqa.experiments.engines import EngineError, EngineOptions, LocalEngine, Work, make_engine
 from msbiqa.experiments.ray_engine import cluster_address, import_ray, placement, shards
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -77,7 +77,7 @@ def test_an_address_that_does_not_answer_fails_in_seconds(monkeypatch, tmp_path,
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     with pytest.raises(EngineError, match="cannot reach"):
         cluster_address("auto")
-    for bad in ("ray://head:10001", "head", "head:port"):
+    for bad in ("ray://head:10001", "head", "head:port", "head:0", "head:70000", "head:99999999999999999999"):
         with pytest.raises(EngineError, match="HOST:PORT"):
             cluster_address(bad)
     if HAS_RAY:  # the command line says the same, before loading anything
@@ -101,3 +101,24 @@ def test_placement_fits_the_cluster_and_refuses_what_it_lacks():
 def test_shards_keep_one_sigma_and_defence():
     jobs = [(0.1, "ms", i) for i in range(5)] + [(0.1, "dms", i) for i in range(2)]
     assert [[j[2] for j in s] for s in shards(jobs, 2)] == [[0, 1], [2, 3], [4], [0, 1]]
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("workers", 0), ("workers", -1), ("shard_size", 0), ("cpus_per_worker", float("nan")), ("gpus_per_worker", 0)],
+)
+def test_one_rule_for_the_ray_options_in_python_and_on_the_command_line(option, value, capsys):
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ValueError, match=rf"{option} \({flag}\) must be a (whole|finite) number"):
+        EngineOptions(**{option: value})
+    assert main(["compare", "--images", "1", flag, str(value)]) == 2  # before any data or network is loaded
+    err = capsys.readouterr().err
+    assert f"({flag}) must be" in err and err.count("\n") == 1
+
+
+def test_a_port_out_of_range_is_one_line_on_the_command_line(capsys):
+    if not HAS_RAY:
+        pytest.skip("the address is checked once Ray imports")
+    assert main(["compare", "--engine", "ray", "--address", "127.0.0.1:70000"]) == 2
+    err = capsys.readouterr().err
+    assert "port from 1 to 65535" in err and err.count("\n") == 1

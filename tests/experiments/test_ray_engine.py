@@ -1,9 +1,12 @@
 """The Ray engine on a local 2-CPU Ray cluster (one per module): the local engine's rows, a killed worker's shard
-rerun, a killed run resumed without recomputing, and a GPU request the cluster cannot meet refused up front."""
+rerun, a killed run resumed without recomputing, and a GPU request the cluster cannot meet refused up front; and
+the Ray instance a run starts dies with its driver, even when the driver is killed."""
 
 import logging
 import os
+import subprocess
 import sys
+import time
 from functools import partial
 
 import pandas as pd
@@ -15,6 +18,7 @@ from msbiqa import load_metric
 from msbiqa.experiments import certification
 from msbiqa.experiments.certification import Certification, certify_dataset
 from msbiqa.experiments.engines import EngineError
+from msbiqa.experiments.watchdog import family
 from msbiqa.smoothing.certify import Bounds
 
 try:
@@ -111,3 +115,55 @@ def test_the_device_follows_the_cluster_and_a_gpu_it_lacks_is_refused_up_front(c
     assert RayEngine().devices("cuda:1") == (here, cuda)  # a worker's GPU is its cuda:0
     with pytest.raises(EngineError, match="cluster has 0 GPUs.*--device cpu"):
         certify_dataset(load_metric(), dataset, engine=RayEngine(), **{**SETTINGS, "device": "cuda"})
+
+
+DRIVER = """
+import time
+import torch
+from msbiqa.experiments.engines import Work
+from msbiqa.experiments.ray_engine import RayEngine
+
+def certify(defended, job, item, device):
+    time.sleep(600)
+
+work = Work(dataset=[0], jobs=[(0.1, "none", 0)], defended={(0.1, "none"): torch.nn.Identity()}, certify=certify)
+for row in RayEngine(workers=1).run(work, torch.device("cpu")):
+    pass
+"""
+
+
+def _running(processes: dict[int, str]) -> set[int]:
+    """The processes of {pid: start time} still running (a reused pid is another process)."""
+    return {pid for pid, started in family(processes).items() if processes.get(pid) == started}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="the watchdog needs /proc (Linux)")
+def test_a_killed_driver_takes_its_ray_instance_with_it(tmp_path):
+    """SIGKILL of a driver that started Ray: within seconds no process of that instance is left (the raylet's
+    agents used to outlive it by 1-4 minutes)."""
+    (tmp_path / "driver.py").write_text(DRIVER)
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py")], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not any("ShardWorker" in _cmdline(pid) for pid in family([driver.pid])):
+            assert time.monotonic() < deadline and driver.poll() is None, "the driver never started a Ray worker"
+            time.sleep(0.5)
+        time.sleep(1)  # the watchdog looks twice a second
+        processes = family([driver.pid])
+    finally:
+        driver.kill()
+        driver.wait()
+    del processes[driver.pid]
+    assert len(processes) >= 5  # gcs, raylet, agents, worker, watchdog ...
+    deadline = time.monotonic() + 10
+    while _running(processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not {_cmdline(pid) for pid in _running(processes)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -33,7 +33,8 @@ def test_a_torn_last_row_and_an_empty_file_are_repaired(tmp_path):
     with ResultsFile(path, ["image"], {"n": 1}) as results:
         results.append({"image": "x", "score": 1.0})
     with open(path, "a") as f:
-        f.write("y,2.")  # killed mid-row
+        f.write("y,2.")  # killed mid-row: the lock file stays behind
+    (tmp_path / "r.csv.lock").write_text("pid 1 on elsewhere\n")
     with ResultsFile(path, ["image"], {"n": 1}) as results:
         assert not results.is_done(["y"])
         results.append({"image": "y", "score": 2.0})
@@ -77,3 +78,39 @@ def test_a_failed_write_is_undone_and_says_what_is_saved(tmp_path, monkeypatch):
             results.append({"image": "y", "score": 2.0})
         monkeypatch.setattr(os, "write", real_write)
     assert rows(path)["image"].tolist() == ["x"]  # no torn row left behind
+
+
+def test_a_users_csv_without_a_last_newline_is_refused_untouched(tmp_path):
+    labels = tmp_path / "mylabels.csv"
+    labels.write_bytes(b"image_name,MOS\na.jpg,3.2\nb.jpg,4.1")  # a user's file, its last line without newline
+    before = labels.read_bytes()
+    with pytest.raises(ValueError, match=r"mylabels\.csv has columns \['image_name', 'MOS'\].*leaves it untouched"):
+        ResultsFile(labels, ["image"], {"n": 1})
+    assert labels.read_bytes() == before and not (tmp_path / "mylabels.csv.lock").exists()
+
+
+def test_a_binary_file_is_a_one_line_error_naming_it_untouched(tmp_path):
+    path = tmp_path / "per_image.csv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"per_image\.csv is not a CSV file of results \(binary data\)") as err:
+        ResultsFile(path, ["image"], {"n": 1})
+    assert "\n" not in str(err.value) and path.read_bytes() == bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize("link", ["r.csv", "r.csv.lock"])
+def test_a_symbolic_link_for_the_file_or_its_lock_is_refused_not_followed(tmp_path, link):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / link).symlink_to(target)
+    with pytest.raises(ValueError, match=rf"{link} is a symbolic link; msbiqa does not write through links"):
+        ResultsFile(tmp_path / "r.csv", ["image"], {"n": 1})
+    assert target.read_text() == "keep me" and (tmp_path / link).is_symlink()
+
+
+def test_a_last_line_without_newline_is_only_dropped_after_a_killed_run(tmp_path):
+    """A file with this run's columns but no kill behind it (e.g. a user's per_image.csv) keeps its last line."""
+    path = tmp_path / "per_image.csv"
+    path.write_bytes(b"image,n,score\nx,1,0.5\ny,1,0.7")
+    with pytest.raises(ValueError, match=r"per_image\.csv ends in a line without a newline.*leaves it untouched"):
+        ResultsFile(path, ["image"], {"n": 1})
+    assert path.read_bytes() == b"image,n,score\nx,1,0.5\ny,1,0.7"

@@ -76,9 +76,18 @@ def test_resume_drops_a_half_written_row(tmp_path):
     ds = CountingDataset()
     score_dataset(lambda im: float(im.mean()), CountingDataset(2), out, progress=False)
     with open(out, "a") as f:
-        f.write("im2,20.0,0.")  # killed mid-row
+        f.write("im2,20.0,0.")  # killed mid-row: the lock file stays behind
+    (tmp_path / "s.csv.lock").write_text("pid 1 on elsewhere\n")
     table = score_dataset(lambda im: float(im.mean()), ds, out, progress=False)
     assert table["name"].tolist() == ds.names and table["score"].iloc[2] == pytest.approx(0.2)
+
+
+def test_a_users_csv_in_the_output_keeps_its_last_line(tmp_path):
+    out = tmp_path / "per_image.csv"
+    out.write_bytes(b"name,mos\nim0,10.0\nim1,20.0")  # the user's, with the columns scoring needs
+    with pytest.raises(ValueError, match=r"per_image\.csv ends in a line without a newline"):
+        score_dataset(lambda im: float(im.mean()), CountingDataset(), out, progress=False)
+    assert out.read_bytes() == b"name,mos\nim0,10.0\nim1,20.0"
 
 
 def test_resume_refuses_a_different_layout(tmp_path):

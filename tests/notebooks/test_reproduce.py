@@ -248,3 +248,41 @@ def test_output_widgets_are_not_imitated_headless(tmp_path):
     executed = nbformat.read(tmp_path / "out" / "00_widget" / "00_widget.ipynb", as_version=4)
     texts = [o.get("text", "") for o in executed.cells[-1].outputs if o.output_type == "stream"]
     assert texts == ["captured\n"]
+
+
+def test_a_concurrent_run_into_the_same_out_keeps_its_record(books, tmp_path, monkeypatch):
+    """A run of 02 that finishes while 00 runs stays in runs.json and README.md; a second run of 00 is refused."""
+    import msbiqa.notebooks.reproduce as module
+
+    out = tmp_path / "r"
+
+    def run_notebook(notebook, out, params, timeout=None):
+        if notebook.stem == "00_table":
+            with pytest.raises(ValueError, match=r"00_table is being written by another msbiqa reproduce \(pid "):
+                reproduce(out, notebooks=books, only=["00"], progress=False)
+            reproduce(out, notebooks=books, only=["02"], progress=False)  # another run, done meanwhile
+        return module.NotebookRun(notebook.stem, params, ok=True)
+
+    monkeypatch.setattr(module, "run_notebook", run_notebook)
+    reproduce(out, notebooks=books, only=["00"], progress=False)
+    assert sorted(module.load_runs(out)) == ["00_table", "02_figure"]
+    assert "[02_figure]" in (out / "README.md").read_text() and "[00_table]" in (out / "README.md").read_text()
+
+
+def test_a_foreign_readme_or_linked_records_are_refused_before_any_work(books, tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "README.md").write_text("# my project\n")
+    with pytest.raises(ValueError, match=r"README\.md was not written by msbiqa reproduce.*choose another --out"):
+        reproduce(out, notebooks=books, only=["01"], progress=False)
+    assert (out / "README.md").read_text() == "# my project\n" and not (out / "01_fails").exists()
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (out / "README.md").unlink()
+    for name in ("runs.json", ".runs.json.tmp"):
+        (out / name).symlink_to(target)
+    with pytest.raises(ValueError, match=r"runs\.json is a symbolic link"):
+        reproduce(out, notebooks=books, only=["01"], progress=False)
+    (out / "runs.json").unlink()
+    reproduce(out, notebooks=books, only=["01"], progress=False)  # a stray link to a temporary name is not used
+    assert target.read_text() == "keep me" and (out / ".runs.json.tmp").is_symlink()

@@ -22,3 +22,13 @@ def test_markdown_and_saved_tables(tmp_path):
 def test_integer_columns_with_gaps_print_as_integers():
     df = pd.DataFrame({"n": [200, None], "score": [1.5, 2.25]}).astype({"n": "Int64"})
     assert to_markdown(df).splitlines()[2:] == ["| 200 | 1.500 |", "| – | 2.250 |"]
+
+
+@pytest.mark.parametrize("linked", ["t.csv", "t.md"])
+def test_a_linked_table_file_is_refused_not_written_through(tmp_path, linked):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / linked).symlink_to(target)
+    with pytest.raises(ValueError, match=rf"{linked} is a symbolic link"):
+        save_table(pd.DataFrame({"k": [1]}), tmp_path, "t")
+    assert target.read_text() == "keep me"
