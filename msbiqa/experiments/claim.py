@@ -82,7 +82,9 @@ class Claim:
         Certification(defences=[*DEFENCES, *ABLATION_DEFENCES], images=200), "what is certified (one sigma)"
     )
     bootstrap: Bootstrap = setting(Bootstrap(resamples=2000), "how intervals are computed")
-    compute: Compute = setting(Compute(), "where it computes (with Ray: the workers' device)")
+    compute: Compute = setting(
+        Compute(threads=1), "where it computes; one thread by default, so the rows of every engine agree"
+    )
     where: EngineOptions = setting(EngineOptions(), "the engine that certifies")
 
     def __post_init__(self):
