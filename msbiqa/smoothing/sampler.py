@@ -10,6 +10,7 @@ networks run under bf16 autocast with channels_last tensors.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -22,6 +23,15 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU
 CPU_MAX_BATCH = 16  # measured by `msbiqa bench`: batch 16 beat 64 on CPU (feature maps stay in cache)
 MAX_BATCH = 1024
+COST_WARNING_SECONDS = 60.0  # sampling estimated to take longer than this warns, naming how to downscale
+DOWNSCALE_SIDE = 512
+
+
+class SamplingCostWarning(UserWarning):
+    """Sampling one image is estimated to take minutes: the warning says how long and how to downscale."""
+
+
+_warned: set[tuple] = set()  # (height, width, n, device) the user was told about in this process
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -118,7 +128,55 @@ def sample_scores(
     batches = iter_scores(
         score_fn, image, sigma=sigma, n=n, generator=generator, batch_size=batch_size, progress=progress, desc=desc
     )
-    return finite_scores(torch.cat(list(batches))).cpu()
+    start = time.perf_counter()
+    first = next(batches)
+    if first.numel() < n:  # more batches to come: estimate their cost from this one (no extra forward)
+        if first.is_cuda:
+            torch.cuda.synchronize(first.device)
+        warn_if_costly(image, n, (time.perf_counter() - start) / first.numel())
+    return finite_scores(torch.cat([first, *batches])).cpu()
+
+
+def describe_cost(image: torch.Tensor, n: int, seconds_per_sample: float) -> str:
+    """One line on what sampling n noisy copies of `image` costs, with how to downscale when it is over
+    COST_WARNING_SECONDS: what the CLI prints before sampling and what the Python API warns."""
+    h, w = image.shape[-2:]
+    line = (
+        f"{h}x{w} image on {image.device}: one noisy sample takes {seconds_per_sample:.3g} s, so n={n} takes "
+        f"about {duration(seconds_per_sample * n)}"
+    )
+    if seconds_per_sample * n > COST_WARNING_SECONDS and max(h, w) > DOWNSCALE_SIDE:
+        line += (
+            f"; to certify a downscaled copy (the certificate is then of that copy): "
+            f"msbiqa.data.images.fit_within(image, {DOWNSCALE_SIDE}) in Python, --max-side {DOWNSCALE_SIDE} "
+            "on the command line"
+        )
+    return line
+
+
+def _cost_key(image: torch.Tensor, n: int) -> tuple:
+    return (*image.shape[-2:], n, str(image.device))
+
+
+def cost_reported(image: torch.Tensor, n: int) -> None:
+    """Record that the caller has told the user this cost (the CLI prints it), so the sampler does not warn."""
+    _warned.add(_cost_key(image, n))
+
+
+def warn_if_costly(image: torch.Tensor, n: int, seconds_per_sample: float) -> None:
+    """Warn (SamplingCostWarning, once per image size, n and device) when sampling is estimated to take longer
+    than COST_WARNING_SECONDS."""
+    if seconds_per_sample * n > COST_WARNING_SECONDS and _cost_key(image, n) not in _warned:
+        cost_reported(image, n)
+        warnings.warn(describe_cost(image, n, seconds_per_sample), SamplingCostWarning, stacklevel=3)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a short human duration."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
 
 
 def finite_scores(scores: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,14 @@
-"""Sampler: seeding, batch-size invariance, clamping, denoiser hook, streaming and input validation."""
+"""Sampler: seeding, batch-size invariance, clamping, denoiser hook, streaming, input validation and the warning
+before a costly sampling."""
+
+import warnings
 
 import pytest
 import torch
 
+from msbiqa.smoothing import sampler
 from msbiqa.smoothing.certify import certify
-from msbiqa.smoothing.sampler import sample_scores
+from msbiqa.smoothing.sampler import SamplingCostWarning, cost_reported, describe_cost, sample_scores
 
 
 class Recorder(torch.nn.Module):
@@ -112,3 +116,37 @@ def test_bad_score_functions_are_named(image):
         sample_scores(lambda x: x.mean(), image, sigma=0.1, n=4, seed=0, batch_size=2)
     with pytest.raises(ValueError, match="non-finite scores"):
         sample_scores(lambda x: x.mean(dim=(1, 2, 3)) / 0.0 * 0.0, image, sigma=0.1, n=4, seed=0)
+
+
+@pytest.fixture
+def warns_at_any_cost(monkeypatch):
+    """Every sampling counts as costly, and no size was warned about yet."""
+    monkeypatch.setattr(sampler, "COST_WARNING_SECONDS", 0.0)
+    monkeypatch.setattr(sampler, "_warned", set())
+
+
+def test_a_costly_sampling_warns_once_from_its_first_batch(image, warns_at_any_cost):
+    rec = Recorder()
+    with pytest.warns(SamplingCostWarning, match=r"12x10 image on cpu: one noisy sample takes .* so n=8 takes about"):
+        sample_scores(rec, image, sigma=0.1, n=8, seed=0, batch_size=2)
+    assert rec.batches == [2, 2, 2, 2]  # the estimate reused the first batch: no extra forward
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sample_scores(rec, image, sigma=0.1, n=8, seed=0, batch_size=2)  # same size and n: told already
+        sample_scores(rec, image, sigma=0.1, n=2, seed=0, batch_size=2)  # one batch: nothing left to warn about
+        cost_reported(image, 6)
+        sample_scores(rec, image, sigma=0.1, n=6, seed=0, batch_size=2)  # the caller told the user itself
+
+
+def test_the_cost_line_names_how_to_downscale_only_large_costly_images():
+    large, small = torch.zeros(1, 3, 400, 600), torch.zeros(1, 3, 96, 96)
+    assert describe_cost(large, 1000, 0.2) == (
+        "400x600 image on cpu: one noisy sample takes 0.2 s, so n=1000 takes about 3.3 min; to certify a "
+        "downscaled copy (the certificate is then of that copy): msbiqa.data.images.fit_within(image, 512) in "
+        "Python, --max-side 512 on the command line"
+    )
+    assert (
+        describe_cost(large, 100, 0.2)
+        == "400x600 image on cpu: one noisy sample takes 0.2 s, so n=100 takes about 20.0 s"
+    )
+    assert "fit_within" not in describe_cost(small, 1000, 0.2)
