@@ -20,8 +20,12 @@ from msbiqa.smoothing.validate import SEED_LIMIT, check_count, check_image, chec
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
-CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU
-CPU_MAX_BATCH = 16  # measured by `msbiqa bench`: batch 16 beat 64 on CPU (feature maps stay in cache)
+# CPU batch rule, measured by `msbiqa bench`: batch 16 beat 64 (feature maps stay in cache). With the tuned
+# allocator (msbiqa.allocator), U-Net + TinyIQA, 1 thread, 2026-12-06, 2-core CPU, loaded machine: at 400x600
+# batches 4, 8, 16 took 246, 247, 244 ms per sample and 32 took 263; at 96 px 4 to 32 all took 10 ms. (With
+# glibc's default thresholds batch 4 was the slowest at 400x600: 527 vs 437 ms for 16.) README, Performance.
+CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU: 11 images at 400x600, 3 at 1024x768
+CPU_MAX_BATCH = 16
 MAX_BATCH = 1024
 COST_WARNING_SECONDS = 60.0  # sampling estimated to take longer than this warns, naming how to downscale
 DOWNSCALE_SIDE = 512
@@ -118,7 +122,8 @@ def sample_scores(
 ) -> torch.Tensor:
     """Scores of n noisy copies of `image` as a float32 CPU tensor of shape (n,), in draw order.
 
-    The same seed gives the same noise (and scores) whatever the batch size.
+    The same seed gives the same noise whatever the batch size (and the same scores up to the networks' float
+    rounding, which can depend on batch size and thread count).
     """
     image = check_image(image)
     sigma, n = check_sigma(sigma), check_n(n)
