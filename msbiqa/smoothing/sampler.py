@@ -9,6 +9,7 @@ networks run under bf16 autocast with channels_last tensors.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,7 +29,6 @@ CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU: 11 images at 400x600, 3
 CPU_MAX_BATCH = 16
 MAX_BATCH = 1024
 COST_WARNING_SECONDS = 60.0  # sampling estimated to take longer than this warns, naming how to downscale
-DOWNSCALE_SIDE = 512
 
 
 class SamplingCostWarning(UserWarning):
@@ -143,18 +143,21 @@ def sample_scores(
 
 
 def describe_cost(image: torch.Tensor, n: int, seconds_per_sample: float) -> str:
-    """One line on what sampling n noisy copies of `image` costs, with how to downscale when it is over
-    COST_WARNING_SECONDS: what the CLI prints before sampling and what the Python API warns."""
+    """One line on what sampling n noisy copies of `image` costs and, when that is over COST_WARNING_SECONDS, to
+    which longer side to downscale it to stay under (cost grows with the pixel count): what the CLI prints before
+    sampling and what the Python API warns."""
     h, w = image.shape[-2:]
+    seconds = seconds_per_sample * n
     line = (
         f"{h}x{w} image on {image.device}: one noisy sample takes {seconds_per_sample:.3g} s, so n={n} takes "
-        f"about {duration(seconds_per_sample * n)}"
+        f"about {duration(seconds)}"
     )
-    if seconds_per_sample * n > COST_WARNING_SECONDS and max(h, w) > DOWNSCALE_SIDE:
+    if seconds > COST_WARNING_SECONDS:
+        side = max(32, int(max(h, w) * math.sqrt(COST_WARNING_SECONDS / seconds)) // 32 * 32)
         line += (
-            f"; to certify a downscaled copy (the certificate is then of that copy): "
-            f"msbiqa.data.images.fit_within(image, {DOWNSCALE_SIDE}) in Python, --max-side {DOWNSCALE_SIDE} "
-            "on the command line"
+            f"; a downscaled copy takes about {duration(seconds * (side / max(h, w)) ** 2)} and is certified "
+            f"instead (the certificate is then of that copy): msbiqa.data.images.fit_within(image, {side}) in "
+            f"Python, --max-side {side} on the command line"
         )
     return line
 
