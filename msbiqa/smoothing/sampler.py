@@ -155,9 +155,9 @@ def describe_cost(image: torch.Tensor, n: int, seconds_per_sample: float) -> str
     if seconds > COST_WARNING_SECONDS:
         side = max(32, int(max(h, w) * math.sqrt(COST_WARNING_SECONDS / seconds)) // 32 * 32)
         line += (
-            f"; a downscaled copy takes about {duration(seconds * (side / max(h, w)) ** 2)} and is certified "
-            f"instead (the certificate is then of that copy): msbiqa.data.images.fit_within(image, {side}) in "
-            f"Python, --max-side {side} on the command line"
+            f"; a copy downscaled to a longer side of {side} px takes about "
+            f"{duration(seconds * (side / max(h, w)) ** 2)} (its certificate is of that copy): "
+            f"msbiqa.data.images.fit_within(image, {side}) in Python, --max-side {side} on the command line"
         )
     return line
 

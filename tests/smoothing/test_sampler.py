@@ -141,8 +141,8 @@ def test_a_costly_sampling_warns_once_from_its_first_batch(image, warns_at_any_c
 def test_the_cost_line_names_a_side_that_brings_a_costly_image_under_a_minute():
     image = torch.zeros(1, 3, 400, 600)
     assert describe_cost(image, 1000, 0.2) == (
-        "400x600 image on cpu: one noisy sample takes 0.2 s, so n=1000 takes about 3.3 min; a downscaled copy "
-        "takes about 56.9 s and is certified instead (the certificate is then of that copy): "
+        "400x600 image on cpu: one noisy sample takes 0.2 s, so n=1000 takes about 3.3 min; a copy downscaled to "
+        "a longer side of 320 px takes about 56.9 s (its certificate is of that copy): "
         "msbiqa.data.images.fit_within(image, 320) in Python, --max-side 320 on the command line"
     )
     assert (
