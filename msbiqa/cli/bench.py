@@ -1,4 +1,5 @@
-"""`msbiqa bench`: certification speed, batched sampler vs a per-sample loop, and its scaling in n and pixels."""
+"""`msbiqa bench`: certification speed, batched sampler vs a per-sample loop, its scaling in n and pixels, and the
+allocator's share (glibc default vs tuned malloc)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ def register(sub) -> None:
         help="measure certification speed (batched vs per-sample loop) and its scaling",
         description="The first --size and --n are the base point (every model x denoiser, naive loop and "
         "batched, interleaved); the first model is swept over the other sizes and n. "
-        "Writes bench.csv, scaling.csv, bench.json and bench.md under --out. Defaults depend on "
+        "On CPU it also compares glibc's default malloc with msbiqa's tuned thresholds (--part allocator), each "
+        "in fresh processes, at --allocator-size. "
+        "Writes bench.csv, scaling.csv, allocator.csv, bench.json and bench.md under --out. Defaults depend on "
         "--device (and --quick): the cpu plan is shown, the cuda plan in parentheses.",
     )
     add_options(p, BenchPlan, use_defaults=False)

@@ -128,25 +128,21 @@ class Smoothing:
         """The image as it will be certified (downscaled to max_side, checked against the metric's minimum size),
         after printing to stderr what sampling it will cost, measured on one noisy copy."""
         from msbiqa.data.images import fit_within
-        from msbiqa.smoothing.sampler import estimate_cost
+        from msbiqa.smoothing.sampler import cost_reported, describe_cost, estimate_cost
 
         if self.max_side:
             image = fit_within(image, self.max_side)
         defended.check_size(image)
         if not quiet:
-            cost = estimate_cost(defended.score_noisy, image.to(device), self.bounds.n, batch_size)
-            h, w = image.shape[-2:]
+            device_image = image.to(device)
+            cost = estimate_cost(defended.score_noisy, device_image, self.bounds.n, batch_size)
             print(
-                f"{h}x{w} image on {device}: one noisy sample takes {cost['seconds_per_sample']:.3g} s, so "
-                f"n={self.bounds.n} takes about {_duration(cost['seconds'])}; noisy batches of {cost['batch_size']} "
-                f"images hold {cost['batch_bytes'] / 2**20:.0f} MiB (the networks' activations come on top)",
+                f"{describe_cost(device_image, self.bounds.n, cost['seconds_per_sample'])}; noisy batches of "
+                f"{cost['batch_size']} images hold {cost['batch_bytes'] / 2**20:.0f} MiB (the networks' activations "
+                "come on top)",
                 file=sys.stderr,
             )
-            if cost["seconds"] > 120 and not self.max_side:
-                print(
-                    "  a large image: --max-side 1024 certifies a downscaled copy in a fraction of the time",
-                    file=sys.stderr,
-                )
+            cost_reported(device_image, self.bounds.n)  # said just now: the sampler need not warn again
         return image
 
     def build(self):
@@ -159,11 +155,3 @@ class Smoothing:
         metric = self.base.load(device)
         denoiser = load_denoiser(self.denoiser, sigma=self.sigma, device=device) if self.denoiser else None
         return device, DefendedMetric(metric, self.sigma, denoiser)
-
-
-def _duration(seconds: float) -> str:
-    """Seconds as a short human duration."""
-    for unit, size in (("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.1f} s"

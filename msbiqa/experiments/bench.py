@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.data.images import load_image, sample_photo_path
+from msbiqa.experiments.bench_allocator import run_allocator_bench
+from msbiqa.experiments.bench_allocator import summarize as summarize_allocator
 from msbiqa.files import write_atomic
 from msbiqa.models.denoisers import DnCNN, UNet
 from msbiqa.report.tables import to_markdown
@@ -204,6 +206,22 @@ class BenchPlan:
         metavar="MODE",
     )
     threads: int | None = setting(None, "torch CPU threads (default: torch's)")
+    parts: list[str] = setting(
+        ["speed", "allocator"],
+        "what to measure: speed (batched vs naive, scaling), allocator (glibc default vs tuned malloc, CPU only)",
+        flag="--part",
+        choices=["speed", "allocator"],
+    )
+    allocator_sizes: list[tuple[int, int]] = setting(
+        [(96, 96), (400, 600)],
+        "image sizes of the allocator comparison (the embedded size and a real photo's)",
+        flag="--allocator-size",
+        parse=parse_size,
+        metavar="S",
+    )
+    allocator_ns: list[int] = setting(
+        [64, 16], "noise samples per allocator measurement, one per size", flag="--allocator-n"
+    )
     cert_tol: float = 0.1  # certificate vs fp32 reference: ok within cert_tol x score spread or BF16_REL_TOL x |score|
 
     def check(self) -> BenchPlan:
@@ -212,6 +230,8 @@ class BenchPlan:
             raise ValueError(
                 f"unknown model/denoiser {unknown}; models: {sorted(MODELS)}, denoisers: {sorted(DENOISERS)}"
             )
+        if len(self.allocator_sizes) != len(self.allocator_ns) or min(self.allocator_ns) < 1:
+            raise ValueError("--allocator-n takes one positive n per --allocator-size")
         if not (self.sizes and self.ns and self.models and self.denoisers and self.batch_sizes) or self.repeats < 1:
             raise ValueError("a benchmark needs at least one size, n, model, denoiser and batch size, and repeats >= 1")
         if any(b is not None and b < 1 for b in self.batch_sizes) or (self.threads is not None and self.threads < 1):
@@ -234,6 +254,8 @@ def default_plan(device: str = "cpu", quick: bool = False) -> BenchPlan:
             models=["small-cnn"],
             denoisers=["none", "unet"],
             repeats=1,
+            allocator_sizes=[(32, 32), (40, 60)],
+            allocator_ns=[8, 4],
         )
     if device.startswith("cuda"):
         return BenchPlan(
@@ -243,6 +265,7 @@ def default_plan(device: str = "cpu", quick: bool = False) -> BenchPlan:
             models=["inception-resnet-v2", "resnet18", "small-cnn"],
             denoisers=["unet", "dncnn", "none"],
             naive_n=100,
+            parts=["speed"],
         )
     return BenchPlan(device=device)
 
@@ -304,38 +327,60 @@ def run_benchmark(plan: BenchPlan, on_update: Callable[[dict], None] | None = No
     torch.set_num_threads(plan.threads or threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    result = {"env": environment(device), "rows": [], "scaling": [], "skipped": []}
+    result = {"env": environment(device), "rows": [], "scaling": [], "skipped": [], "allocator": []}
     try:
-        for m_index, model_key in enumerate(plan.models):
-            try:
-                model_name, model = MODELS[model_key]()
-            except (ImportError, FileNotFoundError) as err:
-                result["skipped"].append(f"{model_key}: {type(err).__name__}: {err}")
-                continue
-            model, model_b = _prepare(model, device, plan.compile_mode)
-            for denoiser_key in plan.denoisers:
-                if device.type == "cuda":  # the sampler sizes batches from free memory: start each pair alike
-                    torch.cuda.empty_cache()
-                denoiser, denoiser_b = _prepare(DENOISERS[denoiser_key](), device, plan.compile_mode)
-                pair = Pair(
-                    model_name,
-                    denoiser_key,
-                    device,
-                    DefendedMetric(model, SIGMA, denoiser),
-                    DefendedMetric(model_b, SIGMA, denoiser_b),
-                )
-                base = _base_point(plan, pair)
-                result["rows"] += base
-                if m_index == 0:
-                    rows, fits = _sweeps(plan, pair, base[1])
-                    result["rows"] += rows
-                    result["scaling"] += fits
-                result["env"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-                if on_update:
-                    on_update(result)
+        if "speed" in plan.parts:
+            _speed(plan, device, result, on_update)
     finally:
         torch.set_num_threads(threads)
+    if "allocator" in plan.parts:
+        _allocator(plan, device, result)
+        if on_update:
+            on_update(result)
     return result
+
+
+def _speed(plan: BenchPlan, device: torch.device, result: dict, on_update) -> None:
+    """The base point of every model x denoiser and the first model's sweeps, appended to `result`."""
+    for m_index, model_key in enumerate(plan.models):
+        try:
+            model_name, model = MODELS[model_key]()
+        except (ImportError, FileNotFoundError) as err:
+            result["skipped"].append(f"{model_key}: {type(err).__name__}: {err}")
+            continue
+        model, model_b = _prepare(model, device, plan.compile_mode)
+        for denoiser_key in plan.denoisers:
+            if device.type == "cuda":  # the sampler sizes batches from free memory: start each pair alike
+                torch.cuda.empty_cache()
+            denoiser, denoiser_b = _prepare(DENOISERS[denoiser_key](), device, plan.compile_mode)
+            pair = Pair(
+                model_name,
+                denoiser_key,
+                device,
+                DefendedMetric(model, SIGMA, denoiser),
+                DefendedMetric(model_b, SIGMA, denoiser_b),
+            )
+            base = _base_point(plan, pair)
+            result["rows"] += base
+            if m_index == 0:
+                rows, fits = _sweeps(plan, pair, base[1])
+                result["rows"] += rows
+                result["scaling"] += fits
+            result["env"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+            if on_update:
+                on_update(result)
+
+
+def _allocator(plan: BenchPlan, device: torch.device, result: dict) -> None:
+    """glibc's default malloc vs the tuned one (`bench_allocator`), CPU only: the allocator is a host matter."""
+    if device.type != "cpu":
+        result["skipped"].append(f"allocator: a CPU comparison, not run on {device.type}")
+        return
+    rows = run_allocator_bench(
+        plan.allocator_sizes, plan.allocator_ns, plan.batch_sizes[:1], plan.repeats, plan.threads
+    )
+    result["allocator"] = summarize_allocator(rows)
+    result["env"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
 
 
 def _row(
@@ -473,6 +518,21 @@ FIT_COLUMNS = {
     "r2": ("R^2", "{:.4f}"),
 }
 
+ALLOCATOR_COLUMNS = {
+    "size": ("size", "{}"),
+    "n": ("n", "{}"),
+    "batch": ("batch", "{}"),
+    "default_wall_ms": ("default wall", "{:.1f}"),
+    "default_user_ms": ("default user", "{:.1f}"),
+    "default_sys_ms": ("default sys", "{:.1f}"),
+    "tuned_wall_ms": ("tuned wall", "{:.1f}"),
+    "tuned_user_ms": ("tuned user", "{:.1f}"),
+    "tuned_sys_ms": ("tuned sys", "{:.1f}"),
+    "ratio": ("ratio", "{:.2f}"),
+    "tuned_allocator": ("tuned as", "{}"),
+    "same_scores": ("same scores", "{}"),
+}
+
 
 def markdown(rows: list[dict], columns: dict) -> str:
     """`rows` as a Markdown table with `columns`' headers and formats (lists as comma-separated 3-digit numbers)."""
@@ -494,7 +554,9 @@ def report(result: dict) -> str:
         f"load average {env['load_avg']} -> {env.get('load_avg_end', '?')}; sigma={env['sigma']} eps={env['eps']} "
         f"alpha={env['alpha']} seed={env['seed']}"
     )
-    parts = [head, "", markdown(result["rows"], ROW_COLUMNS)]
+    parts = [head]
+    if result["rows"]:
+        parts += ["", markdown(result["rows"], ROW_COLUMNS)]
     if result["scaling"]:
         parts += [
             "",
@@ -502,23 +564,33 @@ def report(result: dict) -> str:
             "",
             markdown(result["scaling"], FIT_COLUMNS),
         ]
+    if result.get("allocator"):
+        parts += [
+            "",
+            "glibc's default malloc vs msbiqa's tuned thresholds (U-Net + TinyIQA, fresh process per setting, "
+            "alternating; ms per sample, median of the repeats; ratio = default / tuned wall time):",
+            "",
+            markdown(result["allocator"], ALLOCATOR_COLUMNS),
+        ]
     parts += [f"skipped {s}" for s in result["skipped"]]
     return "\n".join(parts) + "\n"
 
 
 def write_results(result: dict, out: str | Path) -> list[Path]:
-    """bench.csv (timing rows), scaling.csv (fits), bench.json (everything) and bench.md under `out`."""
+    """bench.csv (timing rows), scaling.csv (fits), allocator.csv, bench.json (everything) and bench.md under
+    `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in result["env"].items() if k in ("device_name", "torch", "threads")}
-    paths = [out / "bench.csv", out / "scaling.csv", out / "bench.json", out / "bench.md"]
-    for path, rows in zip(paths[:2], (result["rows"], result["scaling"])):
+    tables = {"bench.csv": result["rows"], "scaling.csv": result["scaling"], "allocator.csv": result["allocator"]}
+    paths = [out / name for name in tables] + [out / "bench.json", out / "bench.md"]
+    for path, rows in zip(paths, tables.values()):
         keys = list(dict.fromkeys(k for r in rows for k in r)) + list(env)
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=keys, restval="")
         writer.writeheader()
         writer.writerows({**r, **env} for r in rows)
         write_atomic(path, text.getvalue())
-    write_atomic(paths[2], json.dumps(result, indent=1))
-    write_atomic(paths[3], report(result))
+    write_atomic(paths[-2], json.dumps(result, indent=1))
+    write_atomic(paths[-1], report(result))
     return paths

@@ -42,7 +42,8 @@ class DefendedMetric(nn.Module):
 
     Frozen evaluator: it stays in eval mode. `forward(x)` is one differentiable noisy draw (what EOT attacks
     and training losses average); `sample`, `median`, `certify` and `certify_binned` are the Monte-Carlo
-    estimates, seeded so that a fixed seed gives the same numbers whatever the batch size.
+    estimates, seeded so that a fixed seed draws the same noise whatever the batch size (the scores then agree up
+    to the networks' float rounding, which can depend on batch size and thread count).
     """
 
     def __init__(

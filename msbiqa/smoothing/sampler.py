@@ -9,7 +9,9 @@ networks run under bf16 autocast with channels_last tensors.
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -19,9 +21,21 @@ from msbiqa.smoothing.validate import SEED_LIMIT, check_count, check_image, chec
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
-CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU
-CPU_MAX_BATCH = 16  # measured by `msbiqa bench`: batch 16 beat 64 on CPU (feature maps stay in cache)
+# CPU batch rule, measured by `msbiqa bench`: batch 16 beat 64 (feature maps stay in cache). With the tuned
+# allocator (msbiqa.allocator), U-Net + TinyIQA, 1 thread, 2026-12-06, 2-core CPU, loaded machine: at 400x600
+# batches 4, 8, 16 took 246, 247, 244 ms per sample and 32 took 263; at 96 px 4 to 32 all took 10 ms. (With
+# glibc's default thresholds batch 4 was the slowest at 400x600: 527 vs 437 ms for 16.) README, Performance.
+CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU: 11 images at 400x600, 3 at 1024x768
+CPU_MAX_BATCH = 16
 MAX_BATCH = 1024
+COST_WARNING_SECONDS = 60.0  # sampling estimated to take longer than this warns, naming how to downscale
+
+
+class SamplingCostWarning(UserWarning):
+    """Sampling one image is estimated to take minutes: the warning says how long and how to downscale."""
+
+
+_warned: set[tuple] = set()  # (height, width, n, device) the user was told about in this process
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -108,7 +122,8 @@ def sample_scores(
 ) -> torch.Tensor:
     """Scores of n noisy copies of `image` as a float32 CPU tensor of shape (n,), in draw order.
 
-    The same seed gives the same noise (and scores) whatever the batch size.
+    The same seed gives the same noise whatever the batch size (and the same scores up to the networks' float
+    rounding, which can depend on batch size and thread count).
     """
     image = check_image(image)
     sigma, n = check_sigma(sigma), check_n(n)
@@ -118,7 +133,58 @@ def sample_scores(
     batches = iter_scores(
         score_fn, image, sigma=sigma, n=n, generator=generator, batch_size=batch_size, progress=progress, desc=desc
     )
-    return finite_scores(torch.cat(list(batches))).cpu()
+    start = time.perf_counter()
+    first = next(batches)
+    if first.numel() < n:  # more batches to come: estimate their cost from this one (no extra forward)
+        if first.is_cuda:
+            torch.cuda.synchronize(first.device)
+        warn_if_costly(image, n, (time.perf_counter() - start) / first.numel())
+    return finite_scores(torch.cat([first, *batches])).cpu()
+
+
+def describe_cost(image: torch.Tensor, n: int, seconds_per_sample: float) -> str:
+    """One line on what sampling n noisy copies of `image` costs and, when that is over COST_WARNING_SECONDS, to
+    which longer side to downscale it to stay under (cost grows with the pixel count): what the CLI prints before
+    sampling and what the Python API warns."""
+    h, w = image.shape[-2:]
+    seconds = seconds_per_sample * n
+    line = (
+        f"{h}x{w} image on {image.device}: one noisy sample takes {seconds_per_sample:.3g} s, so n={n} takes "
+        f"about {duration(seconds)}"
+    )
+    if seconds > COST_WARNING_SECONDS:
+        side = max(32, int(max(h, w) * math.sqrt(COST_WARNING_SECONDS / seconds)) // 32 * 32)
+        line += (
+            f"; a copy downscaled to a longer side of {side} px takes about "
+            f"{duration(seconds * (side / max(h, w)) ** 2)} (its certificate is of that copy): "
+            f"msbiqa.data.images.fit_within(image, {side}) in Python, --max-side {side} on the command line"
+        )
+    return line
+
+
+def _cost_key(image: torch.Tensor, n: int) -> tuple:
+    return (*image.shape[-2:], n, str(image.device))
+
+
+def cost_reported(image: torch.Tensor, n: int) -> None:
+    """Record that the caller has told the user this cost (the CLI prints it), so the sampler does not warn."""
+    _warned.add(_cost_key(image, n))
+
+
+def warn_if_costly(image: torch.Tensor, n: int, seconds_per_sample: float) -> None:
+    """Warn (SamplingCostWarning, once per image size, n and device) when sampling is estimated to take longer
+    than COST_WARNING_SECONDS."""
+    if seconds_per_sample * n > COST_WARNING_SECONDS and _cost_key(image, n) not in _warned:
+        cost_reported(image, n)
+        warnings.warn(describe_cost(image, n, seconds_per_sample), SamplingCostWarning, stacklevel=3)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a short human duration."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
 
 
 def finite_scores(scores: torch.Tensor) -> torch.Tensor:

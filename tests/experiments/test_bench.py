@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from msbiqa.allocator import glibc_version
 from msbiqa.cli import main
 from msbiqa.experiments.bench import BenchPlan, bench_image, fit_line, naive_scores, parse_size
 from msbiqa.smoothing.defended import DefendedMetric
@@ -82,6 +83,19 @@ def test_scaling_fits_have_three_points_on_each_axis(quick_run):
     assert len(scaling) == len(fits) and "r2" in scaling[0]
 
 
+def test_allocator_comparison_runs_each_setting_in_its_own_process_at_each_size(quick_run):
+    result = json.loads((quick_run[1] / "bench.json").read_text())
+    rows = list(csv.DictReader((quick_run[1] / "allocator.csv").open()))
+    assert [(r["height"], r["width"]) for r in result["allocator"]] == [(32, 32), (40, 60)] and len(rows) == 2
+    tuned_as = "tuned" if glibc_version() else "unavailable"
+    for row in result["allocator"]:
+        assert row["default_allocator"] == "default" and row["tuned_allocator"] == tuned_as
+        assert row["same_scores"] is True and row["ratio"] > 0
+        for key in ("wall_ms", "user_ms", "sys_ms"):
+            assert row[f"default_{key}"] >= 0 and row[f"tuned_{key}"] >= 0
+    assert "| ratio |" in (quick_run[1] / "bench.md").read_text()
+
+
 def test_naive_loop_draws_the_samplers_noise():
     image = bench_image(16, 20, torch.device("cpu"))
 
@@ -109,6 +123,8 @@ def test_sizes_and_plans_are_checked():
         BenchPlan(ns=[100], naive_n=5).check()
     with pytest.raises(ValueError, match="positive"):
         BenchPlan(batch_sizes=[0]).check()
+    with pytest.raises(ValueError, match="one positive n per --allocator-size"):
+        BenchPlan(allocator_ns=[64]).check()
 
 
 def test_cli_errors_are_one_line(capsys):

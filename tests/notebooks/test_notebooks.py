@@ -37,6 +37,8 @@ TINY = {
         "denoisers": ["none", "unet"],
         "repeats": 1,
         "naive_n": 20,
+        "allocator_sizes": [32, "40x60"],
+        "allocator_ns": [8, 4],
     },
 }
 
@@ -70,7 +72,14 @@ EXPECTED = {  # notebook -> files it must write (besides run.json and the execut
     "04_sigma_tradeoff": ["sigma_tradeoff.csv", "sigma_tradeoff.png"],
     "05_attacks": ["attacks.csv", "attacks_per_image.csv", "attacks.png"],
     "06_defended_metric_as_loss": ["metric_as_loss.csv", "metric_as_loss.png"],
-    "07_performance": ["throughput.csv", "scaling.csv", "sweep.csv", "throughput.png", "cost_scaling.png"],
+    "07_performance": [
+        "throughput.csv",
+        "scaling.csv",
+        "sweep.csv",
+        "allocator.csv",
+        "throughput.png",
+        "cost_scaling.png",
+    ],
 }
 
 
@@ -188,3 +197,4 @@ def test_attack_loss_and_performance_numbers(results):
     speed = table(results, "07_performance", "throughput.csv")
     assert (speed["samples_per_s"] > 0).all() and speed["cert_ok"].dropna().astype(bool).all()
     assert math.isfinite(table(results, "07_performance", "scaling.csv")["intercept"].iloc[0])
+    assert table(results, "07_performance", "allocator.csv")["same_scores"].astype(bool).all()

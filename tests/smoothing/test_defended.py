@@ -7,7 +7,7 @@ import torch
 from support import Blur, TinyMetric
 
 from msbiqa.models.denoisers import build_denoiser
-from msbiqa.smoothing import DefendedMetric, certify, certify_binned, sample_scores
+from msbiqa.smoothing import DefendedMetric, certify, certify_binned, sample_scores, sampler
 
 
 class Flatten(torch.nn.Module):  # maps every image to a constant gray, then +1: clamp must follow
@@ -80,3 +80,12 @@ def test_a_denoiser_trained_through_another_metric_is_refused_unless_asked_for()
         DefendedMetric(TinyMetric(), 0.12, denoiser)
     denoiser.config = {"weights": {"mse": 1.0, "rank": 0.0, "target": 0.0}, "base_metric": "tinyiqa"}
     assert DefendedMetric(TinyMetric(), 0.12, denoiser).denoiser_name == "dms-iqa-sigma0.12.pt"  # MSE only: any metric
+
+
+@pytest.mark.parametrize("estimate,extra", [("sample", {}), ("median", {}), ("certify", {"eps": 0.05, "alpha": 0.05})])
+def test_the_api_warns_before_a_costly_sampling(image, monkeypatch, estimate, extra):
+    monkeypatch.setattr(sampler, "COST_WARNING_SECONDS", 0.0)
+    monkeypatch.setattr(sampler, "_warned", set())
+    defended = DefendedMetric(TinyMetric(), 0.12, Blur())
+    with pytest.warns(sampler.SamplingCostWarning, match="n=60 takes about"):
+        getattr(defended, estimate)(image, n=60, seed=0, batch_size=16, **extra)

@@ -1,10 +1,14 @@
-"""Sampler: seeding, batch-size invariance, clamping, denoiser hook, streaming and input validation."""
+"""Sampler: seeding, batch-size invariance, clamping, denoiser hook, streaming, input validation and the warning
+before a costly sampling."""
+
+import warnings
 
 import pytest
 import torch
 
+from msbiqa.smoothing import sampler
 from msbiqa.smoothing.certify import certify
-from msbiqa.smoothing.sampler import sample_scores
+from msbiqa.smoothing.sampler import SamplingCostWarning, cost_reported, describe_cost, sample_scores
 
 
 class Recorder(torch.nn.Module):
@@ -112,3 +116,36 @@ def test_bad_score_functions_are_named(image):
         sample_scores(lambda x: x.mean(), image, sigma=0.1, n=4, seed=0, batch_size=2)
     with pytest.raises(ValueError, match="non-finite scores"):
         sample_scores(lambda x: x.mean(dim=(1, 2, 3)) / 0.0 * 0.0, image, sigma=0.1, n=4, seed=0)
+
+
+@pytest.fixture
+def warns_at_any_cost(monkeypatch):
+    """Every sampling counts as costly, and no size was warned about yet."""
+    monkeypatch.setattr(sampler, "COST_WARNING_SECONDS", 0.0)
+    monkeypatch.setattr(sampler, "_warned", set())
+
+
+def test_a_costly_sampling_warns_once_from_its_first_batch(image, warns_at_any_cost):
+    rec = Recorder()
+    with pytest.warns(SamplingCostWarning, match=r"12x10 image on cpu: one noisy sample takes .* so n=8 takes about"):
+        sample_scores(rec, image, sigma=0.1, n=8, seed=0, batch_size=2)
+    assert rec.batches == [2, 2, 2, 2]  # the estimate reused the first batch: no extra forward
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sample_scores(rec, image, sigma=0.1, n=8, seed=0, batch_size=2)  # same size and n: told already
+        sample_scores(rec, image, sigma=0.1, n=2, seed=0, batch_size=2)  # one batch: nothing left to warn about
+        cost_reported(image, 6)
+        sample_scores(rec, image, sigma=0.1, n=6, seed=0, batch_size=2)  # the caller told the user itself
+
+
+def test_the_cost_line_names_a_side_that_brings_a_costly_image_under_a_minute():
+    image = torch.zeros(1, 3, 400, 600)
+    assert describe_cost(image, 1000, 0.2) == (
+        "400x600 image on cpu: one noisy sample takes 0.2 s, so n=1000 takes about 3.3 min; a copy downscaled to "
+        "a longer side of 320 px takes about 56.9 s (its certificate is of that copy): "
+        "msbiqa.data.images.fit_within(image, 320) in Python, --max-side 320 on the command line"
+    )
+    assert (
+        describe_cost(image, 100, 0.2)
+        == "400x600 image on cpu: one noisy sample takes 0.2 s, so n=100 takes about 20.0 s"
+    )
