@@ -94,6 +94,11 @@ class Claim:
                 "with its own --out"
             )
         check_defences(self.run.defences)
+        if not any(set(pair) <= set(self.run.defences) for pair in PAIRS):
+            raise ValueError(
+                f"claim compares DMS-IQA with MS and DMS, but --defences {' '.join(self.run.defences)} holds no such "
+                "pair: add dms-iqa and ms or dms (msbiqa compare tabulates any defences)"
+            )
 
 
 SKIPPED = ("split",)  # the claim certifies every split of `splits`

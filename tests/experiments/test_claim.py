@@ -127,3 +127,10 @@ def test_claim_compares_at_one_sigma_and_knows_its_defences():
         Claim(run=Certification(sigmas=[0.06, 0.12]))
     with pytest.raises(ValueError, match="unknown defence"):
         Claim(run=Certification(defences=["none", "ms", "dms", "mss"]))
+
+
+def test_a_claim_without_a_comparison_is_refused_before_any_work(tmp_path, capsys):
+    from msbiqa.cli import main
+
+    assert main(["claim", "--defences", "none", "ms", "dms", "--out", str(tmp_path / "out")]) == 2
+    assert "add dms-iqa and ms or dms" in capsys.readouterr().err and not (tmp_path / "out").exists()
