@@ -6,7 +6,7 @@ for the embedded set) under every defence at one sigma, eps, n and alpha, with c
 (`certify_dataset`), then writes, each with 95 % bootstrap intervals over images and over reference photos:
 
 * main_table: none, MS, DMS, DMS-IQA, binned RS per split (SROCC/PLCC/KROCC vs MOS, sign-corrected, mean
-  certified delta, fidelity to the base score);
+  certified delta and normalised delta, fidelity to the base score);
 * differences: the paired differences DMS-IQA - MS and DMS-IQA - DMS;
 * ablation: MS and {DnCNN, U-Net} x {MSE, MSE + rank + target}; ablation_effects: each factor's paired
   effect with the other held fixed (loss within each architecture, architecture within each loss);
@@ -198,7 +198,7 @@ def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[s
 
 
 def claim_figure(tables: dict[str, pd.DataFrame]):
-    """One column per split: SROCC and mean delta of every defence, and the paired SROCC differences (the
+    """One column per split: SROCC, mean and normalised delta of every defence, and the paired SROCC differences (the
     main comparisons and the ablation's factor effects), each with its image (thick) and photo (thin) interval."""
     import matplotlib.pyplot as plt
 
@@ -213,7 +213,7 @@ def claim_figure(tables: dict[str, pd.DataFrame]):
         diffs = pd.concat([diffs, tables["ablation_effects"]], ignore_index=True)
     diffs = diffs.assign(label=diffs["comparison"].map(comparison_label))
     splits = list(dict.fromkeys(every["split"]))
-    fig, axes = plt.subplots(3, len(splits), figsize=(7 * len(splits), 11), squeeze=False)
+    fig, axes = plt.subplots(4, len(splits), figsize=(7 * len(splits), 14), squeeze=False)
     for col, split in enumerate(splits):
         rows = every[every["split"] == split]
         plot_intervals(axes[0, col], rows, "srocc", x="label")
@@ -221,11 +221,13 @@ def claim_figure(tables: dict[str, pd.DataFrame]):
         certified = rows[rows["mean_delta"].notna()]
         plot_intervals(axes[1, col], certified, "mean_delta", x="label")
         axes[1, col].set(title="mean certified delta", ylabel="delta")
+        plot_intervals(axes[2, col], certified, "norm_delta", x="label")
+        axes[2, col].set(title="normalised delta (mean delta / across-image SD of the scores)", ylabel="delta / SD")
         pairs = diffs[diffs["split"] == split]
         if len(pairs):
-            plot_intervals(axes[2, col], pairs, "srocc", x="label")
-            axes[2, col].axhline(0, color="0.5", lw=1)
-        axes[2, col].set(title="paired SROCC differences", ylabel="Δ SROCC")
+            plot_intervals(axes[3, col], pairs, "srocc", x="label")
+            axes[3, col].axhline(0, color="0.5", lw=1)
+        axes[3, col].set(title="paired SROCC differences", ylabel="Δ SROCC")
         for ax in axes[:, col]:
             ax.tick_params(axis="x", rotation=25, labelsize=8)
     fig.suptitle("thick bars: 95 % bootstrap interval over images; thin bars: over reference photos", fontsize=9)

@@ -20,7 +20,8 @@ from msbiqa.report.tables import EVIDENCE_NOTE, decided_text, formatted, save_ta
 from msbiqa.statistics.evidence import interval_table, paired_differences, with_context
 from msbiqa.statistics.uncertainty import Bootstrap
 
-SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc")  # the statistics a Markdown table shows
+# the statistics a Markdown table shows
+SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "norm_delta", "fidelity_srocc")
 PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"))  # the method's comparisons: DMS-IQA against MS and DMS
 
 
@@ -59,7 +60,7 @@ def run_text(run: Certification, boot: Bootstrap, *, data: str, metric, eps: str
 
 def caption(setting: str, what: str = "") -> str:
     """A table's caption: what the table is, the setting (`run_text`) and the notes every evidence table carries."""
-    return f"{what + ' ' if what else ''}{setting}. {EVIDENCE_NOTE}; mean delta over certified images."
+    return f"{what + ' ' if what else ''}{setting}. {EVIDENCE_NOTE}; mean and normalised delta over certified images."
 
 
 def defence_name(defence: str) -> str:

@@ -13,11 +13,16 @@ import pandas as pd
 from msbiqa.files import write_atomic
 
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
+NORM_DELTA_NOTE = (
+    "normalised delta = mean delta / across-image SD of the defended scores of the same images (scale-free: "
+    "compressing scores across images does not lower it; comparisons of delta use it)"
+)
 STATISTIC_NAMES = {
     "srocc": "SROCC",
     "plcc": "PLCC",
     "krocc": "KROCC",
     "mean_delta": "mean delta",
+    "norm_delta": "normalised delta",
     "fidelity_srocc": "fidelity SROCC",
     "fidelity_plcc": "fidelity PLCC",
 }
@@ -29,7 +34,8 @@ SIGN_NOTE = (
     "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated); "
     "fidelity = agreement of the defended score with the undefended base score (label-free, PLCC linear)"
 )
-EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}"  # what every table of certificate evidence says
+# what every table of certificate evidence says
+EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}; {NORM_DELTA_NOTE}"
 
 
 def _cell(value, fmt: str) -> str:

@@ -8,6 +8,8 @@ delta, certified, ...). Per group (e.g. sigma x defence) the statistics are
   logistic fit, which is fitted once on all images of the group and held fixed in the resamples (a refit
   per resample costs ~100x more; the interval then leaves out the fit's own variability);
 * mean_delta: mean certified delta = max(upper - median, median - lower) over the certified images;
+* norm_delta: mean_delta / the across-image SD of the defended scores of the same images (scale-free: a
+  defence that compresses scores across images cannot lower it by compressing; `docs/fair_test_rules.md` 6);
 * fidelity_srocc, fidelity_plcc: label-free agreement of the defended score with the undefended base score
   of the same image (plcc linear: the ideal defended score equals the base score).
 
@@ -27,7 +29,7 @@ import pandas as pd
 from msbiqa.statistics.correlations import kendall_b, logistic_mapping, pearson, spearman
 from msbiqa.statistics.uncertainty import Bootstrap, Interval, bootstrap, paired_difference
 
-STATISTICS = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc", "fidelity_plcc")
+STATISTICS = ("srocc", "plcc", "krocc", "mean_delta", "norm_delta", "fidelity_srocc", "fidelity_plcc")
 
 
 class GroupStatistics:
@@ -46,16 +48,24 @@ class GroupStatistics:
         mapped = self.mapped[idx]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # mean of an all-NaN delta, constant resamples
+            mean_delta = np.nanmean(delta) if np.isfinite(delta).any() else np.nan
             return np.array(
                 [
                     spearman(pred, mos),
                     pearson(mapped, mos),
                     kendall_b(pred, mos),
-                    np.nanmean(delta) if np.isfinite(delta).any() else np.nan,
+                    mean_delta,
+                    normalised(mean_delta, score),
                     spearman(score, base) if np.isfinite(base).all() else np.nan,
                     pearson(score, base) if np.isfinite(base).all() else np.nan,
                 ]
             )
+
+
+def normalised(mean_delta: float, score: np.ndarray) -> float:
+    """`mean_delta` over the across-image SD of the defended scores (NaN when they do not spread)."""
+    spread = float(np.std(score, ddof=1)) if len(score) > 1 else 0.0
+    return mean_delta / spread if spread > 0 else np.nan
 
 
 def with_context(per_image: pd.DataFrame, dataset=None, by: Sequence[str] = ("sigma",)) -> pd.DataFrame:

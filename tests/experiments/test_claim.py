@@ -111,6 +111,9 @@ def test_end_to_end(tmp_path):
     for name in ("main_table", "differences", "ablation", "ablation_effects", "cost", "denoising"):
         text = (tmp_path / "out" / f"{name}.md").read_text()
         assert "sigma=0.12" in text and "|" in text
+        if name not in ("cost", "denoising"):
+            assert "| mean delta | normalised delta |" in text
+            assert "normalised delta = mean delta / across-image SD" in text
         assert len(pd.read_csv(tmp_path / "out" / f"{name}.csv")) == len(tables[name])
 
 

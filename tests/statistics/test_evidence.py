@@ -97,3 +97,38 @@ def test_certificate_statistics_count_certified_images_only():
     certified = table[noisy & table["certified"]]
     assert out.loc["noisy", "mean_delta"] == pytest.approx(certified["delta"].mean())
     assert out.loc["noisy", "median_delta"] == pytest.approx(certified["delta"].median())
+
+
+def test_normalised_delta_is_mean_delta_over_the_score_spread_and_scale_free():
+    table = pd.DataFrame(
+        {
+            "defence": "ms",
+            "image": [f"im{i}" for i in range(4)],
+            "mos": [10.0, 20.0, 30.0, 40.0],
+            "score": [1.0, 2.0, 3.0, 4.0],
+            "delta": [0.5, 1.5, np.nan, 1.0],
+            "certified": [True, True, False, True],
+        }
+    )
+    spread = np.std([1.0, 2.0, 3.0, 4.0], ddof=1)  # every image's score, certified or not
+    out = interval_table(with_context(table), ["defence"], config=FAST)
+    assert out["norm_delta"].item() == pytest.approx(1.0 / spread)
+    assert out["norm_delta_lo"].item() <= out["norm_delta"].item() <= out["norm_delta_hi"].item()
+    scaled = table.assign(score=10 * table["score"], delta=10 * table["delta"])
+    again = interval_table(with_context(scaled), ["defence"], config=FAST)
+    assert again["mean_delta"].item() == pytest.approx(10 * out["mean_delta"].item())
+    for column in ("norm_delta", "norm_delta_lo", "norm_delta_hi"):
+        assert again[column].item() == pytest.approx(out[column].item())
+
+
+def test_compressed_scores_do_not_lower_the_normalised_delta():
+    ctx = with_context(rows())
+    before = interval_table(ctx, ["defence"], config=FAST).set_index("defence")
+    squeezed = ctx["defence"] == "noisy"  # a defence that shrinks every score (and so its delta) fourfold
+    ctx.loc[squeezed, ["score", "delta"]] = ctx.loc[squeezed, ["score", "delta"]] / 4
+    after = interval_table(ctx, ["defence"], config=FAST).set_index("defence")
+    assert after.loc["noisy", "mean_delta"] == pytest.approx(before.loc["noisy", "mean_delta"] / 4)
+    assert after.loc["noisy", "norm_delta"] == pytest.approx(before.loc["noisy", "norm_delta"])
+    diff = paired_differences(ctx, [("noisy", "good")], config=FAST).iloc[0]
+    assert diff["norm_delta"] == pytest.approx(after.loc["noisy", "norm_delta"] - after.loc["good", "norm_delta"])
+    assert diff["norm_delta_lo"] <= diff["norm_delta"] <= diff["norm_delta_hi"]
