@@ -34,6 +34,13 @@ SIGN_NOTE = (
     "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated); "
     "fidelity = agreement of the defended score with the undefended base score (label-free, PLCC linear)"
 )
+REPLICATE_NOTE = (
+    "Combined over training replicates (one denoiser set per training seed): the estimate is the mean over "
+    "replicates; its intervals are two-level percentile bootstraps (each resample draws the replicates with "
+    "replacement, then the images [ ] or photos { } once for all drawn replicates, which were certified on the "
+    "same images, and averages the drawn replicates), so they include training randomness; a difference is "
+    "decided when every replicate's difference has the same sign and the intervals exclude 0"
+)
 # what every table of certificate evidence says
 EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}; {NORM_DELTA_NOTE}"
 
@@ -96,12 +103,11 @@ def formatted(table: pd.DataFrame, statistics: Sequence[str], keep: Sequence[str
     return out
 
 
-def decided_text(table: pd.DataFrame) -> list[str]:
-    """'yes, no' per row of a paired-difference table: whether its SROCC and its PLCC difference are decided
-    (intervals exclude 0), the column tables show as 'decided (SROCC, PLCC)'."""
-    return [
-        f"{'yes' if a else 'no'}, {'yes' if b else 'no'}" for a, b in zip(table["srocc_decided"], table["plcc_decided"])
-    ]
+def decided_text(table: pd.DataFrame, statistics: Sequence[str] = ("srocc", "plcc")) -> list[str]:
+    """'yes, no' per row of a paired-difference table: whether the difference of each of `statistics` is decided,
+    the column tables show as 'decided (SROCC, PLCC)' (and 'decided (normalised delta)')."""
+    flags = zip(*(table[f"{name}_decided"] for name in statistics))
+    return [", ".join("yes" if flag else "no" for flag in row) for row in flags]
 
 
 def _interval_cell(row, name: str, digits: int) -> str:
