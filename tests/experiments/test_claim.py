@@ -180,6 +180,7 @@ def test_training_replicates_end_to_end_resumable_and_from_stored_rows(tmp_path)
 
     stored = pd.read_csv(out / "per_image_test.csv")
     assert stored.groupby("defence").size().to_dict() == {"none": 5, "ms": 5, "dms": 10, "dms-iqa": 10}
+    assert (tables["main_table"]["images"] == 5).all()  # each replicate's own rows, not every row of the file
     main = tables["main_table"].set_index(["split", "defence", "replicate"]).sort_index()
     assert main.loc[("test", "ms", str(seed1)), "s_per_image"] == ms_seconds  # computed once, by the first run
     assert main.loc[("test", "dms", "shipped"), "srocc"] != main.loc[("test", "dms", str(seed1)), "srocc"]
