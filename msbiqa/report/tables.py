@@ -115,7 +115,9 @@ def _interval_cell(row, name: str, digits: int) -> str:
     if not np.isfinite(value):
         return "–"
     f = f"{{:.{digits}f}}"
-    text = f"{f.format(value)} [{f.format(row[f'{name}_lo'])}, {f.format(row[f'{name}_hi'])}]"
+    lo, hi = row[f"{name}_lo"], row[f"{name}_hi"]
+    bounds = f"{f.format(lo)}, {f.format(hi)}" if np.isfinite(lo) and np.isfinite(hi) else "–"  # too few to say
+    text = f"{f.format(value)} [{bounds}]"
     lo, hi = row.get(f"{name}_photo_lo", np.nan), row.get(f"{name}_photo_hi", np.nan)
     if np.isfinite(lo) and np.isfinite(hi):
         text += f" {{{f.format(lo)}, {f.format(hi)}}}"
