@@ -184,8 +184,9 @@ def certify_dataset(
     Columns: sigma, defence, image, denoiser, denoiser_digest, mos, score, lower, upper, delta, width, certified,
     radius, bin_lo, bin_hi, seconds, and the run's constants (`run_constants`). binned RS selects its bin with
     n0 extra draws (default max(16, n // 8)) among n_bins bins over `observed_range`. Rows already in `out_csv`
-    with the same key and constants are not recomputed; the file is locked while this runs. A DMS-IQA
-    denoiser trained through another metric is refused unless `run.foreign_denoisers` (its rows then name it).
+    with the same key and constants are not recomputed (rows of other denoisers in it stay there, not returned);
+    the file is locked while this runs. A DMS-IQA denoiser trained through another metric is refused unless
+    `run.foreign_denoisers` (its rows then name it).
     `engine` computes the rows: `LocalEngine()` (default, this process) or a `RayEngine` (see
     `msbiqa.experiments.engines`); for a fixed seed both give the same rows, but for `seconds`.
     """
@@ -220,6 +221,8 @@ def certify_dataset(
                 bar.set_postfix(defence=row["defence"], sigma=row["sigma"])
                 bar.update(1)
         table = results.table(dtype={"image": str, "denoiser": str, "denoiser_digest": str})
-    order = {(s, d, str(dataset.names[i])): k for k, (s, d, i) in enumerate(jobs)}
-    rank = pd.Series([order.get(key, -1) for key in zip(table["sigma"], table["defence"], table["image"].astype(str))])
+    order = {(s, d, str(dataset.names[i]), *identities[s, d]): k for k, (s, d, i) in enumerate(jobs)}
+    columns = [table[c] for c in KEY]
+    columns[2] = columns[2].astype(str)
+    rank = pd.Series([order.get(key, -1) for key in zip(*columns)])  # other denoisers' rows in the file left out
     return table.iloc[rank[rank >= 0].sort_values(kind="stable").index].reset_index(drop=True)

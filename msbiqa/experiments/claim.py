@@ -6,16 +6,24 @@ for the embedded set) under every defence at one sigma, eps, n and alpha, with c
 (`certify_dataset`), then writes, each with 95 % bootstrap intervals over images and over reference photos:
 
 * main_table: none, MS, DMS, DMS-IQA, binned RS per split (SROCC/PLCC/KROCC vs MOS, sign-corrected, mean
-  certified delta, fidelity to the base score);
+  certified delta and normalised delta, fidelity to the base score);
 * differences: the paired differences DMS-IQA - MS and DMS-IQA - DMS;
 * ablation: MS and {DnCNN, U-Net} x {MSE, MSE + rank + target}; ablation_effects: each factor's paired
   effect with the other held fixed (loss within each architecture, architecture within each loss);
 * cost: seconds per noise sample of each defence as a ratio to the bare metric forward timed in the same run;
 * denoising: PSNR of noisy and denoised images and the metric's score error, per denoiser.
 
+Training randomness: `--replicates` names one denoiser set per training seed ("shipped" or a folder of
+KIND-sigmaS.pt files). Each split is certified with each set; the defences without a denoiser (none, MS, binned
+RS) do not depend on it and are computed once (the resumable rows are keyed by denoiser and weights digest).
+The tables above then have one row per replicate (column `replicate`), and with several replicates each has a
+`_combined` twin: the mean over replicates with a two-level bootstrap interval (replicates, then images or photos)
+and 'decided' only when every replicate's difference has the same sign (`msbiqa.statistics.evidence`).
+
 The splits are certified one after the other through an engine (`--engine local`: this process; `--engine ray`:
-a Ray cluster's workers, in parallel); the per-image rows are resumable CSVs, so an interrupted run continues
-where it stopped.
+a Ray cluster's workers, in parallel); the per-image rows are resumable CSVs (per_image_SPLIT.csv, every
+replicate's rows), so an interrupted run continues where it stopped. rows.csv holds the rows the tables are
+computed from (with split, replicate, base score and photo): `claim_tables` recomputes them from it.
 """
 
 from __future__ import annotations
@@ -49,15 +57,18 @@ from msbiqa.experiments.evidence_tables import (
     comparison_label,
     defence_name,
     differences,
+    differences_over_replicates,
     evidence_rows,
     run_text,
     save_evidence,
     summarize,
+    summarize_replicates,
 )
+from msbiqa.files import write_atomic
 from msbiqa.models.denoisers import ABLATION, ARCHITECTURE_NAMES, LOSS_NAMES
 from msbiqa.models.metrics import MetricChoice
 from msbiqa.report.plots import save_figure
-from msbiqa.report.tables import save_table
+from msbiqa.report.tables import REPLICATE_NOTE, save_table
 from msbiqa.settings import setting
 from msbiqa.statistics.uncertainty import Bootstrap
 
@@ -86,6 +97,9 @@ class Claim:
         Compute(threads=1), "where it computes; one thread by default, so the rows of every engine agree"
     )
     where: EngineOptions = setting(EngineOptions(), "the engine that certifies")
+    replicates: list[str] = setting(
+        ["shipped"], "denoiser sets, one per training seed: 'shipped' or a folder of KIND-sigmaS.pt files"
+    )
 
     def __post_init__(self):
         if len(self.run.sigmas) != 1:
@@ -99,33 +113,46 @@ class Claim:
                 f"claim compares DMS-IQA with MS and DMS, but --defences {' '.join(self.run.defences)} holds no such "
                 "pair: add dms-iqa and ms or dms (msbiqa compare tabulates any defences)"
             )
+        if not self.replicates or len(set(self.replicates)) < len(self.replicates):
+            raise ValueError(f"replicates must name distinct denoiser sets, got {self.replicates}")
 
 
-SKIPPED = ("split",)  # the claim certifies every split of `splits`
+SKIPPED = ("split", "denoisers")  # the claim certifies every split of `splits` with every set of `replicates`
 
 
 def _certify_split(config: Claim, split: str, out: Path, metric, engine, here) -> dict:
-    """Certify one split. Returns its rows, wall seconds, the bare metric forward (ms per image) and the denoising
-    quality of each denoised defence on the same images."""
-    run, sigma = config.run, config.run.sigmas[0]
+    """Certify one split with every replicate's denoisers into one resumable CSV. Returns the evidence rows (with
+    split and replicate), wall seconds, the bare metric forward (ms per image) and the denoising quality of each
+    replicate's denoisers on the same images."""
     start = time.perf_counter()
     dataset = replace(config.source, split=split).load()
-    bare = bare_forward_ms(metric, dataset[0][0].to(here), sigma)
-    rows = certify_dataset(
-        metric, dataset, run, out_csv=out / f"per_image_{split}.csv", device=config.compute.device, engine=engine
-    )
+    bare = bare_forward_ms(metric, dataset[0][0].to(here), config.run.sigmas[0])
+    rows, denoising = [], []
+    for replicate in config.replicates:
+        run = replace(config.run, denoisers=replicate)
+        found = certify_dataset(
+            metric, dataset, run, out_csv=out / f"per_image_{split}.csv", device=config.compute.device, engine=engine
+        )
+        rows.append(evidence_rows(found, dataset).assign(split=split, replicate=replicate))
+        denoising += [{"split": split, **row} for row in _denoising(run, metric, dataset, here, replicate)]
     seconds = time.perf_counter() - start
+    rows = pd.concat(rows, ignore_index=True)
+    return {"split": split, "seconds": seconds, "bare_ms": bare, "rows": rows, "denoising": denoising}
+
+
+def _denoising(run: Certification, metric, dataset, here, replicate: str) -> list[dict]:
+    """PSNR and score error of each denoised defence of `run` on its images (`denoising_quality`)."""
     images = [dataset[i][0] for i in spread(len(dataset), run.images)]
-    denoising = [
+    sigma = run.sigmas[0]
+    return [
         {
-            "split": split,
+            "replicate": replicate,
             "defence": d,
             **denoising_quality(load_defence(d, metric, sigma, run.denoisers, device=here), images, seed=run.seed),
         }
         for d in run.defences
         if d in DENOISED
     ]
-    return {"split": split, "seconds": seconds, "bare_ms": bare, "rows": rows, "denoising": denoising, "data": dataset}
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
@@ -154,7 +181,8 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     metric = config.base.load(device=here)
     done = [_certify_split(config, split, out, metric, engine, here) for split in config.splits]
     certify_seconds = time.perf_counter() - start
-    rows = pd.concat([evidence_rows(d["rows"], d["data"]).assign(split=d["split"]) for d in done], ignore_index=True)
+    rows = pd.concat([d["rows"] for d in done], ignore_index=True)
+    write_atomic(out / "rows.csv", rows.to_csv(index=False))
     boot = replace(config.bootstrap, seed=config.run.seed)
     tables = claim_tables(rows, metric, boot, bare_ms={d["split"]: d["bare_ms"] for d in done}, n=config.run.bounds.n)
     tables["denoising"] = pd.DataFrame([row for d in done for row in d["denoising"]])
@@ -163,7 +191,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
         if name in ("cost", "denoising"):
             save_table(table, out, name, captions[name])
         else:
-            save_evidence(table, out, name, captions[name], KEEP[name])
+            save_evidence(table, out, name, captions[name], keep(name))
     save_figure(claim_figure(tables), out, "claim")
     record = {
         "settings": asdict(config),
@@ -182,11 +210,27 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[str, float], n: int) -> dict:
-    """The run's tables from per-image rows with split, base and photo columns (see `evidence_rows`)."""
+    """The run's tables from per-image rows with split, base and photo columns (see `evidence_rows`; rows.csv of a
+    run): one row per replicate (rows without a `replicate` column are one replicate, "shipped"), and with several
+    replicates the same tables combined over them (names ending in `_combined`)."""
+    rows = rows if "replicate" in rows else rows.assign(replicate="shipped")
+    tables = _evidence(rows, metric, boot, combined=False)
+    if rows["replicate"].nunique() > 1:
+        tables.update({f"{k}_combined": t for k, t in _evidence(rows, metric, boot, combined=True).items()})
+    tables["cost"] = cost_table(rows, bare_ms, n)
+    return tables
+
+
+def _evidence(rows: pd.DataFrame, metric, boot: Bootstrap, *, combined: bool) -> dict[str, pd.DataFrame]:
+    """main_table, differences and, when every ablation cell is present, ablation and ablation_effects, per split
+    and replicate, or per split combined over the replicates."""
+    summarise = summarize_replicates if combined else summarize
+    differ = differences_over_replicates if combined else differences
+    extra = [] if combined else ["replicate"]
     present = set(rows["defence"])
-    every = summarize(rows, ["split", "defence"], metric, boot)
+    every = summarise(rows, ["split", "defence", *extra], metric, boot)
     tables = {"main_table": _rows_of(every, [d for d in DEFENCES if d in present])}
-    tables["differences"] = differences(rows, PAIRS, metric, boot, by=["split"])
+    tables["differences"] = differ(rows, PAIRS, metric, boot, by=["split", *extra])
     if set(ABLATION_ROWS) <= present:
         ablation = _rows_of(every, ABLATION_ROWS)
         cell_of = {kind: cell for cell, kind in ABLATION.items()}
@@ -195,49 +239,55 @@ def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[s
         tables["ablation"] = ablation
         effects = []
         for factor, fixed, pair in FACTORS:
-            diff = differences(rows, [pair], metric, boot, by=["split"])
+            diff = differ(rows, [pair], metric, boot, by=["split", *extra])
             diff.insert(1, "factor", factor)
             diff.insert(2, "held_fixed", fixed)
             effects.append(diff)
         tables["ablation_effects"] = pd.concat(effects, ignore_index=True)
-    tables["cost"] = cost_table(rows, bare_ms, n)
     return tables
 
 
 def claim_figure(tables: dict[str, pd.DataFrame]):
-    """One column per split: SROCC and mean delta of every defence, and the paired SROCC differences (the
-    main comparisons and the ablation's factor effects), each with its image (thick) and photo (thin) interval."""
+    """One column per split: SROCC, mean and normalised delta of every defence, and the paired SROCC differences
+    (the main comparisons and the ablation's factor effects), each with its image (thick) and photo (thin)
+    interval; one colour per training replicate, and their combination where there are several."""
     import matplotlib.pyplot as plt
 
     from msbiqa.report.plots import plot_intervals
 
-    every = pd.concat([tables["main_table"], tables.get("ablation", tables["main_table"])]).drop_duplicates(
-        ["split", "defence"]
-    )
+    every = _figure_rows(tables, ["main_table", "ablation"]).drop_duplicates(["split", "defence", "replicate"])
     every = every.assign(label=every["defence"].map(defence_name))
-    diffs = tables["differences"]
-    if "ablation_effects" in tables:
-        diffs = pd.concat([diffs, tables["ablation_effects"]], ignore_index=True)
+    diffs = _figure_rows(tables, ["differences", "ablation_effects"])
     diffs = diffs.assign(label=diffs["comparison"].map(comparison_label))
     splits = list(dict.fromkeys(every["split"]))
-    fig, axes = plt.subplots(3, len(splits), figsize=(7 * len(splits), 11), squeeze=False)
+    fig, axes = plt.subplots(4, len(splits), figsize=(7 * len(splits), 14), squeeze=False)
     for col, split in enumerate(splits):
         rows = every[every["split"] == split]
-        plot_intervals(axes[0, col], rows, "srocc", x="label")
+        plot_intervals(axes[0, col], rows, "srocc", x="label", hue="replicate")
         axes[0, col].set(title=f"{split}: SROCC vs MOS (higher = agrees)", ylabel="SROCC")
         certified = rows[rows["mean_delta"].notna()]
-        plot_intervals(axes[1, col], certified, "mean_delta", x="label")
+        plot_intervals(axes[1, col], certified, "mean_delta", x="label", hue="replicate")
         axes[1, col].set(title="mean certified delta", ylabel="delta")
+        plot_intervals(axes[2, col], certified, "norm_delta", x="label", hue="replicate")
+        axes[2, col].set(title="normalised delta (mean delta / across-image SD of the scores)", ylabel="delta / SD")
         pairs = diffs[diffs["split"] == split]
         if len(pairs):
-            plot_intervals(axes[2, col], pairs, "srocc", x="label")
-            axes[2, col].axhline(0, color="0.5", lw=1)
-        axes[2, col].set(title="paired SROCC differences", ylabel="Δ SROCC")
+            plot_intervals(axes[3, col], pairs, "srocc", x="label", hue="replicate")
+            axes[3, col].axhline(0, color="0.5", lw=1)
+        axes[3, col].set(title="paired SROCC differences", ylabel="Δ SROCC")
         for ax in axes[:, col]:
             ax.tick_params(axis="x", rotation=25, labelsize=8)
+    axes[0, 0].legend(title="training replicate", fontsize=7)
     fig.suptitle("thick bars: 95 % bootstrap interval over images; thin bars: over reference photos", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _figure_rows(tables: dict[str, pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """The per-replicate rows of the tables `names` and their combined rows (replicate "combined")."""
+    parts = [tables[name] for name in names if name in tables]
+    parts += [tables[f"{name}_combined"].assign(replicate="combined") for name in names if f"{name}_combined" in tables]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _rows_of(table: pd.DataFrame, defences) -> pd.DataFrame:
@@ -270,32 +320,41 @@ def cost_table(rows: pd.DataFrame, bare_ms: dict[str, float], n: int) -> pd.Data
     return pd.DataFrame(out)
 
 
-KEEP = {  # the columns each evidence table shows before its statistics
-    "main_table": ["split", "defence", "images", "photos", "certified"],
-    "differences": ["split", "comparison", "images", "photos"],
-    "ablation": ["split", "architecture", "loss", "defence", "images"],
-    "ablation_effects": ["split", "factor", "held_fixed", "comparison", "images"],
+KEEP = {  # the columns each evidence table shows before its statistics ("replicates" in the combined tables)
+    "main_table": ["split", "defence", "replicate", "images", "photos", "certified"],
+    "differences": ["split", "comparison", "replicate", "images", "photos"],
+    "ablation": ["split", "architecture", "loss", "defence", "replicate", "images"],
+    "ablation_effects": ["split", "factor", "held_fixed", "comparison", "replicate", "images"],
 }
+WHAT = {  # what each evidence table is, for its caption
+    "main_table": "",
+    "differences": "Paired differences on the same images and resamples.",
+    "ablation": "Architecture x loss, same data, sigma, n and seed.",
+    "ablation_effects": "Each factor's paired effect with the other held fixed (first cell minus second).",
+}
+DECIDED = "'decided': the image interval (and the photo interval, where photos exist) excludes 0."
+
+
+def keep(name: str) -> list[str]:
+    """The columns the evidence table `name` shows before its statistics."""
+    base = name.removesuffix("_combined")
+    return [("replicates" if c == "replicate" and name != base else c) for c in KEEP[base]]
 
 
 def _captions(config: Claim, metric, boot: Bootstrap) -> dict[str, str]:
     data = f"{config.source.dataset} {', '.join(config.splits)}"
     setting_text = run_text(config.run, boot, data=data, metric=metric).replace(" images,", " images per split,", 1)
+    setting_text += f", denoiser sets (training replicates) {', '.join(config.replicates)}"
+    captions = {}
+    for name, what in WHAT.items():
+        decided = f" {DECIDED}" if "differences" in name or "effects" in name else ""
+        captions[name] = caption(setting_text, f"{what}{decided} One row per training replicate.".strip())
+        captions[f"{name}_combined"] = caption(setting_text, f"{what} {REPLICATE_NOTE}.".strip())
     return {
-        "main_table": caption(setting_text),
-        "differences": caption(
-            setting_text,
-            "Paired differences on the same images and resamples; 'decided': the image interval (and the "
-            "photo interval, where photos exist) excludes 0.",
-        ),
-        "ablation": caption(setting_text, "Architecture x loss, same data, sigma, n and seed."),
-        "ablation_effects": caption(
-            setting_text,
-            "Each factor's paired effect with the other held fixed (first cell minus second); "
-            "'decided': the intervals exclude 0.",
-        ),
+        **captions,
         "cost": f"{setting_text}. Seconds per image / noise samples per image, and its ratio to the bare metric "
         "forward on a batch of 16 noisy images timed in this process.",
         "denoising": f"{setting_text}. PSNR (dB) against the clean image of one seeded noisy draw per image and of "
-        "its denoised version, and the mean |metric(denoised) - metric(clean)| (what the target loss keeps small).",
+        "its denoised version, and the mean |metric(denoised) - metric(clean)| (what the target loss keeps small), "
+        "per replicate.",
     }

@@ -2,7 +2,8 @@
 a saved table that `msbiqa compare`, `msbiqa claim` and notebooks 03 and 04 share.
 
 `summarize` and `differences` compute (interval tables and paired differences with bootstrap intervals,
-`msbiqa.statistics.evidence`); `caption` says what was certified and what the columns mean; `save_evidence`
+`msbiqa.statistics.evidence`), `summarize_replicates` and `differences_over_replicates` the same combined over
+training replicates; `caption` says what was certified and what the columns mean; `save_evidence`
 writes the table (CSV, full precision) and its display form (Markdown: defences by name, each value with its
 intervals, 'decided' for differences).
 """
@@ -17,10 +18,17 @@ import pandas as pd
 from msbiqa.experiments.certification import Certification
 from msbiqa.experiments.defences import DEFENCE_NAMES
 from msbiqa.report.tables import EVIDENCE_NOTE, decided_text, formatted, save_table
-from msbiqa.statistics.evidence import interval_table, paired_differences, with_context
+from msbiqa.statistics.evidence import (
+    combined_differences,
+    combined_table,
+    interval_table,
+    paired_differences,
+    with_context,
+)
 from msbiqa.statistics.uncertainty import Bootstrap
 
-SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "fidelity_srocc")  # the statistics a Markdown table shows
+# the statistics a Markdown table shows
+SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "norm_delta", "fidelity_srocc")
 PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"))  # the method's comparisons: DMS-IQA against MS and DMS
 
 
@@ -36,9 +44,24 @@ def summarize(rows: pd.DataFrame, by: Sequence[str], metric, boot: Bootstrap) ->
 
 def differences(rows: pd.DataFrame, pairs, metric, boot: Bootstrap, by: Sequence[str] = ()) -> pd.DataFrame:
     """Paired differences of the `pairs` present in `rows` (first minus second), per group of `by`."""
+    return paired_differences(rows, _present(rows, pairs), by=by, higher_is_better=_higher(metric), config=boot)
+
+
+def summarize_replicates(rows: pd.DataFrame, by: Sequence[str], metric, boot: Bootstrap) -> pd.DataFrame:
+    """`summarize` combined over the training replicates of `rows` (column `replicate`): `combined_table`."""
+    return combined_table(rows, by, higher_is_better=_higher(metric), config=boot)
+
+
+def differences_over_replicates(
+    rows: pd.DataFrame, pairs, metric, boot: Bootstrap, by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """`differences` combined over the training replicates of `rows`: `combined_differences`."""
+    return combined_differences(rows, _present(rows, pairs), by=by, higher_is_better=_higher(metric), config=boot)
+
+
+def _present(rows: pd.DataFrame, pairs) -> list:
     present = set(rows["defence"])
-    pairs = [p for p in pairs if set(p) <= present]
-    return paired_differences(rows, pairs, by=by, higher_is_better=_higher(metric), config=boot)
+    return [p for p in pairs if set(p) <= present]
 
 
 def _higher(metric) -> bool:
@@ -59,7 +82,7 @@ def run_text(run: Certification, boot: Bootstrap, *, data: str, metric, eps: str
 
 def caption(setting: str, what: str = "") -> str:
     """A table's caption: what the table is, the setting (`run_text`) and the notes every evidence table carries."""
-    return f"{what + ' ' if what else ''}{setting}. {EVIDENCE_NOTE}; mean delta over certified images."
+    return f"{what + ' ' if what else ''}{setting}. {EVIDENCE_NOTE}; mean and normalised delta over certified images."
 
 
 def defence_name(defence: str) -> str:
@@ -75,13 +98,15 @@ def comparison_label(text: str) -> str:
 
 def display(table: pd.DataFrame, keep: Sequence[str], statistics: Sequence[str] = SHOWN) -> pd.DataFrame:
     """The Markdown form of an interval or difference table: the `keep` columns, defences and comparisons by name,
-    each statistic as 'value [image interval] {photo interval}', and 'decided' for differences."""
+    each statistic as 'value [image interval] {photo interval}', and 'decided' for differences (SROCC and PLCC;
+    the normalised delta, by which delta is compared)."""
     shown = formatted(table, statistics, keep)
     if "defence" in shown:
         shown["defence"] = shown["defence"].map(defence_name)
     if "comparison" in table:
         shown["comparison"] = table["comparison"].map(comparison_label)
         shown["decided (SROCC, PLCC)"] = decided_text(table)
+        shown["decided (normalised delta)"] = decided_text(table, ["norm_delta"])
     return shown
 
 

@@ -13,11 +13,16 @@ import pandas as pd
 from msbiqa.files import write_atomic
 
 DELTA_NOTE = "delta = max(upper - median, median - lower), the certified score change inside the eps-ball"
+NORM_DELTA_NOTE = (
+    "normalised delta = mean delta / across-image SD of the defended scores of the same images (scale-free: "
+    "compressing scores across images does not lower it; comparisons of delta use it)"
+)
 STATISTIC_NAMES = {
     "srocc": "SROCC",
     "plcc": "PLCC",
     "krocc": "KROCC",
     "mean_delta": "mean delta",
+    "norm_delta": "normalised delta",
     "fidelity_srocc": "fidelity SROCC",
     "fidelity_plcc": "fidelity PLCC",
 }
@@ -29,7 +34,15 @@ SIGN_NOTE = (
     "correlations in the 'higher = agrees with MOS' direction (scores of lower-is-better metrics negated); "
     "fidelity = agreement of the defended score with the undefended base score (label-free, PLCC linear)"
 )
-EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}"  # what every table of certificate evidence says
+REPLICATE_NOTE = (
+    "Combined over training replicates (one denoiser set per training seed): the estimate is the mean over "
+    "replicates; its intervals are two-level percentile bootstraps (each resample draws the replicates with "
+    "replacement, then the images [ ] or photos { } once for all drawn replicates, which were certified on the "
+    "same images, and averages the drawn replicates), so they include training randomness; a difference is "
+    "decided when every replicate's difference has the same sign and the intervals exclude 0"
+)
+# what every table of certificate evidence says
+EVIDENCE_NOTE = f"{SIGN_NOTE}. {INTERVAL_NOTE}. {DELTA_NOTE}; {NORM_DELTA_NOTE}"
 
 
 def _cell(value, fmt: str) -> str:
@@ -90,12 +103,11 @@ def formatted(table: pd.DataFrame, statistics: Sequence[str], keep: Sequence[str
     return out
 
 
-def decided_text(table: pd.DataFrame) -> list[str]:
-    """'yes, no' per row of a paired-difference table: whether its SROCC and its PLCC difference are decided
-    (intervals exclude 0), the column tables show as 'decided (SROCC, PLCC)'."""
-    return [
-        f"{'yes' if a else 'no'}, {'yes' if b else 'no'}" for a, b in zip(table["srocc_decided"], table["plcc_decided"])
-    ]
+def decided_text(table: pd.DataFrame, statistics: Sequence[str] = ("srocc", "plcc")) -> list[str]:
+    """'yes, no' per row of a paired-difference table: whether the difference of each of `statistics` is decided,
+    the column tables show as 'decided (SROCC, PLCC)' (and 'decided (normalised delta)')."""
+    flags = zip(*(table[f"{name}_decided"] for name in statistics))
+    return [", ".join("yes" if flag else "no" for flag in row) for row in flags]
 
 
 def _interval_cell(row, name: str, digits: int) -> str:
@@ -103,7 +115,9 @@ def _interval_cell(row, name: str, digits: int) -> str:
     if not np.isfinite(value):
         return "–"
     f = f"{{:.{digits}f}}"
-    text = f"{f.format(value)} [{f.format(row[f'{name}_lo'])}, {f.format(row[f'{name}_hi'])}]"
+    lo, hi = row[f"{name}_lo"], row[f"{name}_hi"]
+    bounds = f"{f.format(lo)}, {f.format(hi)}" if np.isfinite(lo) and np.isfinite(hi) else "–"  # too few to say
+    text = f"{f.format(value)} [{bounds}]"
     lo, hi = row.get(f"{name}_photo_lo", np.nan), row.get(f"{name}_photo_hi", np.nan)
     if np.isfinite(lo) and np.isfinite(hi):
         text += f" {{{f.format(lo)}, {f.format(hi)}}}"

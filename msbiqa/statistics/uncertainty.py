@@ -7,6 +7,10 @@ statistic is any function of an index array of images returning one number or a 
 statistics, or the difference of one statistic between two defences, share the same resamples: a paired
 comparison (`paired_difference`) is the bootstrap of the difference itself, and the difference of a defence
 with itself is exactly 0 in every resample.
+
+`replicate_bootstrap` adds training randomness: several training replicates (seeds) of a defence, each
+certified on the same images, give one estimate (their mean) whose interval resamples the replicates as well
+as the images (a two-level bootstrap).
 """
 
 from __future__ import annotations
@@ -102,9 +106,7 @@ def bootstrap(
     low, high = result.confidence_interval
     if c.method == "percentile":
         low, high = defined_percentiles(result.bootstrap_distribution, c.confidence)
-    if estimate.ndim == 0:
-        return Interval(float(estimate), float(low), float(high))
-    return Interval(estimate, np.asarray(low, float), np.asarray(high, float))
+    return _interval(estimate, low, high)
 
 
 def defined_percentiles(distribution: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +122,11 @@ def defined_percentiles(distribution: np.ndarray, confidence: float) -> tuple[np
     return np.where(too_few, np.nan, low), np.where(too_few, np.nan, high)
 
 
+def difference(statistic_a: Statistic, statistic_b: Statistic) -> Statistic:
+    """The statistic statistic_a - statistic_b on the same indices (a paired comparison)."""
+    return lambda idx: np.asarray(statistic_a(idx), float) - np.asarray(statistic_b(idx), float)
+
+
 def paired_difference(
     statistic_a: Statistic,
     statistic_b: Statistic,
@@ -131,9 +138,48 @@ def paired_difference(
     """The bootstrap of statistic_a - statistic_b, both evaluated on the same resample of the same images
     (e.g. SROCC of two defences on one image set): the interval of the paired difference, not of two
     independent estimates."""
-    return bootstrap(
-        lambda idx: np.asarray(statistic_a(idx), float) - np.asarray(statistic_b(idx), float),
-        n_images,
-        clusters=clusters,
-        config=config,
-    )
+    return bootstrap(difference(statistic_a, statistic_b), n_images, clusters=clusters, config=config)
+
+
+def replicate_bootstrap(
+    statistics: Sequence[Statistic],
+    n_images: int,
+    *,
+    clusters: Sequence | None = None,
+    config: Bootstrap | None = None,
+) -> Interval:
+    """The mean over training replicates of a statistic and its two-level percentile interval.
+
+    `statistics[r](indices)` is replicate r's statistic on the same `n_images` images (every replicate
+    certified the same images, in the same order). Each resample draws as many replicates as there are, with
+    replacement, then the images (or whole `clusters`, as `bootstrap`), and averages the drawn replicates'
+    statistics on those images. The image draw is shared by the drawn replicates because they were certified on
+    the same images: independent draws per replicate would shrink the image part of the spread by
+    1/sqrt(replicates). So identical replicates give exactly the interval of one (an image bootstrap), and
+    replicates that differ widen it by the training randomness. Always the percentile interval (over the
+    resamples where it is defined, `defined_percentiles`); seeded by `config.seed`.
+    """
+    c = config or Bootstrap()
+    if n_images < 2 or not statistics:
+        raise ValueError(f"a replicate bootstrap needs replicates and at least 2 images, got {n_images} images")
+    members = [np.array([i]) for i in range(n_images)] if clusters is None else cluster_members(clusters)
+    if len(members) < 2:
+        raise ValueError("a cluster bootstrap needs at least 2 clusters; use the image bootstrap")
+    every = np.arange(n_images)
+    estimate = np.mean([np.asarray(s(every), float) for s in statistics], axis=0)
+    replicate_rng, image_rng = np.random.default_rng(c.seed).spawn(2)
+    draws = []
+    for _ in range(c.resamples):
+        picks, times = np.unique(replicate_rng.integers(len(statistics), size=len(statistics)), return_counts=True)
+        idx = np.concatenate([members[k] for k in image_rng.integers(len(members), size=len(members))])
+        values = [np.asarray(statistics[r](idx), float) for r in picks]  # each drawn replicate evaluated once
+        draws.append(np.average(values, axis=0, weights=times))
+    low, high = defined_percentiles(np.moveaxis(np.asarray(draws), 0, -1), c.confidence)
+    return _interval(estimate, low, high)
+
+
+def _interval(estimate: np.ndarray, low, high) -> Interval:
+    """An Interval of floats for a scalar statistic, of arrays for a vector one."""
+    if estimate.ndim == 0:
+        return Interval(float(estimate), float(low), float(high))
+    return Interval(estimate, np.asarray(low, float), np.asarray(high, float))

@@ -83,7 +83,8 @@ def test_image_count_option():
         image_count("0")
 
 
-def test_end_to_end(tmp_path):
+def koniq_folder(tmp_path):
+    """A KonIQ-layout folder of ten 32 px images, five training and five test, MOS falling with the noise."""
     root = tmp_path / "koniq"
     names = [f"{1000 + i}.png" for i in range(10)]
     (root / "512x384").mkdir(parents=True)
@@ -96,21 +97,34 @@ def test_end_to_end(tmp_path):
     pd.DataFrame({"image_name": names, "MOS": np.linspace(90, 10, 10), "SD": 0.5, "set": sets}).to_csv(
         root / "koniq10k_distributions_sets.csv", index=False
     )
-    config = Claim(
+    return root
+
+
+def tiny_claim(root, defences, splits=("train", "test"), **kw) -> Claim:
+    return Claim(
         source=DataSource("koniq10k", str(root)),
-        splits=["train", "test"],
-        run=Certification(images=None, bounds=Bounds(n=20, eps=0.01, alpha=0.05), defences=list(DEFENCES)),
+        splits=list(splits),
+        run=Certification(images=None, bounds=Bounds(n=20, eps=0.01, alpha=0.05), defences=list(defences)),
         bootstrap=Bootstrap(resamples=50),
+        **kw,
     )
+
+
+def test_end_to_end(tmp_path):
+    config = tiny_claim(koniq_folder(tmp_path), DEFENCES)
     tables = run_claim(config, tmp_path / "out")
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["engine"] == "local" and set(record["bare_forward_ms"]) == {"train", "test"}
     assert (tables["main_table"]["images"] == 5).all() and (tables["main_table"]["photos"] == 0).all()
     assert tables["main_table"]["srocc_photo_lo"].isna().all()  # KonIQ has no reference photos
     assert set(tables["denoising"]["defence"]) == {"dms", "dms-iqa", "dncnn-full", "unet-mse"}
+    assert (tables["main_table"]["replicate"] == "shipped").all() and "main_table_combined" not in tables
     for name in ("main_table", "differences", "ablation", "ablation_effects", "cost", "denoising"):
         text = (tmp_path / "out" / f"{name}.md").read_text()
         assert "sigma=0.12" in text and "|" in text
+        if name not in ("cost", "denoising"):
+            assert "| mean delta | normalised delta |" in text
+            assert "normalised delta = mean delta / across-image SD" in text
         assert len(pd.read_csv(tmp_path / "out" / f"{name}.csv")) == len(tables[name])
 
 
@@ -127,6 +141,8 @@ def test_claim_compares_at_one_sigma_and_knows_its_defences():
         Claim(run=Certification(sigmas=[0.06, 0.12]))
     with pytest.raises(ValueError, match="unknown defence"):
         Claim(run=Certification(defences=["none", "ms", "dms", "mss"]))
+    with pytest.raises(ValueError, match="distinct denoiser sets"):
+        Claim(replicates=["shipped", "shipped"])
 
 
 def test_a_claim_without_a_comparison_is_refused_before_any_work(tmp_path, capsys):
@@ -134,3 +150,62 @@ def test_a_claim_without_a_comparison_is_refused_before_any_work(tmp_path, capsy
 
     assert main(["claim", "--defences", "none", "ms", "dms", "--out", str(tmp_path / "out")]) == 2
     assert "add dms-iqa and ms or dms" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_replicates_replace_the_denoisers_option():
+    import argparse
+
+    from msbiqa.cli.options import add_options, from_args
+    from msbiqa.experiments.claim import SKIPPED
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Claim, skip=SKIPPED)
+    assert from_args(Claim, parser.parse_args([])).replicates == ["shipped"]
+    assert from_args(Claim, parser.parse_args(["--replicates", "a", "b"])).replicates == ["a", "b"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--denoisers", "a"])
+
+
+def test_training_replicates_end_to_end_resumable_and_from_stored_rows(tmp_path):
+    from support import tiny_train_config
+
+    from msbiqa.models.denoiser_training import train_denoiser
+    from msbiqa.models.denoisers import weights_filename
+    from msbiqa.models.metrics import MetricChoice
+
+    seed1 = tmp_path / "seed1"  # a second training replicate: tiny denoisers trained with seed 1
+    photos = [(torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)), 10.0 * i, f"p{i}") for i in range(6)]
+    for kind in ("dms", "dms-iqa"):
+        cfg = tiny_train_config(kind, epochs=1, sigma=0.12, seed=1)
+        metric = MetricChoice().load(device="cpu")
+        train_denoiser(cfg, out=seed1 / weights_filename(kind, 0.12), metric=metric, dataset=photos, progress=False)
+    root, out, defences = koniq_folder(tmp_path), tmp_path / "out", ("none", "ms", "dms", "dms-iqa")
+    first = run_claim(tiny_claim(root, defences, ["test"]), out)
+    ms_seconds = first["main_table"].set_index(["split", "defence"]).loc[("test", "ms"), "s_per_image"]
+    config = tiny_claim(root, defences, ["test"], replicates=["shipped", str(seed1)])
+    tables = run_claim(config, out)  # continues the first run: the shipped and shared rows are not recomputed
+
+    stored = pd.read_csv(out / "per_image_test.csv")
+    assert stored.groupby("defence").size().to_dict() == {"none": 5, "ms": 5, "dms": 10, "dms-iqa": 10}
+    assert (tables["main_table"]["images"] == 5).all()  # each replicate's own rows, not every row of the file
+    main = tables["main_table"].set_index(["split", "defence", "replicate"]).sort_index()
+    assert main.loc[("test", "ms", str(seed1)), "s_per_image"] == ms_seconds  # computed once, by the first run
+    assert main.loc[("test", "dms", "shipped"), "srocc"] != main.loc[("test", "dms", str(seed1)), "srocc"]
+    combined = tables["main_table_combined"].set_index(["split", "defence"])
+    assert (combined["replicates"] == 2).all() and (combined["images"] == 5).all()
+    for defence in ("ms", "dms-iqa"):
+        assert combined.loc[("test", defence), "srocc"] == pytest.approx(main.loc[("test", defence), "srocc"].mean())
+    diff = tables["differences_combined"]
+    assert set(diff["comparison"]) == {"dms-iqa - ms", "dms-iqa - dms"} and (diff["replicates"] == 2).all()
+    assert {"srocc_decided", "norm_delta_decided"} <= set(diff.columns)
+    assert set(tables["denoising"]["replicate"]) == {"shipped", str(seed1)}
+    text = (out / "differences_combined.md").read_text()
+    assert "two-level" in text and "decided (normalised delta)" in text and "| replicates |" in text
+    again = claim_tables(pd.read_csv(out / "rows.csv"), None, Bootstrap(resamples=50), bare_ms=_bare(out), n=20)
+    for name in ("main_table", "differences", "main_table_combined", "differences_combined"):
+        fitted = [c for c in tables[name] if c.startswith("plcc")]  # a logistic fit on 5 images is not reproducible
+        pd.testing.assert_frame_equal(again[name].drop(columns=fitted), tables[name].drop(columns=fitted))
+
+
+def _bare(out) -> dict[str, float]:
+    return json.loads((out / "run.json").read_text())["bare_forward_ms"]

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msbiqa.report.tables import save_table, to_markdown
+from msbiqa.report.tables import (
+    EVIDENCE_NOTE,
+    NORM_DELTA_NOTE,
+    REPLICATE_NOTE,
+    decided_text,
+    formatted,
+    save_table,
+    to_markdown,
+)
 
 
 def test_markdown_and_saved_tables(tmp_path):
@@ -32,3 +40,15 @@ def test_a_linked_table_file_is_refused_not_written_through(tmp_path, linked):
     with pytest.raises(ValueError, match=rf"{linked} is a symbolic link"):
         save_table(pd.DataFrame({"k": [1]}), tmp_path, "t")
     assert target.read_text() == "keep me"
+
+
+def test_decided_text_per_statistic_and_the_notes_name_the_normalised_delta():
+    table = pd.DataFrame({"srocc_decided": [True, False], "plcc_decided": [False, False], "norm_delta_decided": [1, 0]})
+    assert decided_text(table) == ["yes, no", "no, no"]
+    assert decided_text(table, ["norm_delta"]) == ["yes", "no"]
+    assert NORM_DELTA_NOTE in EVIDENCE_NOTE and "two-level" in REPLICATE_NOTE
+
+
+def test_an_undefined_interval_shows_as_a_dash():
+    table = pd.DataFrame({"d": ["a"], "plcc": [0.5], "plcc_lo": [np.nan], "plcc_hi": [np.nan]})
+    assert formatted(table, ["plcc"], ["d"])["PLCC"].item() == "0.500 [–]"

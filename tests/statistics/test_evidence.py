@@ -1,12 +1,20 @@
-"""Evidence tables: correlations are sign-corrected, fidelity compares
-with the base score, photos become clusters, and paired differences decide only clear gaps."""
+"""Evidence tables: correlations are sign-corrected, fidelity compares with the base score, photos become clusters,
+paired differences decide only clear gaps, delta is also normalised, and training replicates combine into their
+mean with an interval over replicates and images, decided only when every replicate agrees in sign."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from msbiqa.report.tables import decided_text, formatted
-from msbiqa.statistics.evidence import STATISTICS, interval_table, paired_differences, with_context
+from msbiqa.statistics.evidence import (
+    STATISTICS,
+    combined_differences,
+    combined_table,
+    interval_table,
+    paired_differences,
+    with_context,
+)
 from msbiqa.statistics.uncertainty import Bootstrap
 
 FAST = Bootstrap(resamples=200, seed=0)
@@ -97,3 +105,109 @@ def test_certificate_statistics_count_certified_images_only():
     certified = table[noisy & table["certified"]]
     assert out.loc["noisy", "mean_delta"] == pytest.approx(certified["delta"].mean())
     assert out.loc["noisy", "median_delta"] == pytest.approx(certified["delta"].median())
+
+
+def test_normalised_delta_is_mean_delta_over_the_score_spread_and_scale_free():
+    table = pd.DataFrame(
+        {
+            "defence": "ms",
+            "image": [f"im{i}" for i in range(4)],
+            "mos": [10.0, 20.0, 30.0, 40.0],
+            "score": [1.0, 2.0, 3.0, 4.0],
+            "delta": [0.5, 1.5, np.nan, 1.0],
+            "certified": [True, True, False, True],
+        }
+    )
+    spread = np.std([1.0, 2.0, 3.0, 4.0], ddof=1)  # every image's score, certified or not
+    out = interval_table(with_context(table), ["defence"], config=FAST)
+    assert out["norm_delta"].item() == pytest.approx(1.0 / spread)
+    assert out["norm_delta_lo"].item() <= out["norm_delta"].item() <= out["norm_delta_hi"].item()
+    scaled = table.assign(score=10 * table["score"], delta=10 * table["delta"])
+    again = interval_table(with_context(scaled), ["defence"], config=FAST)
+    assert again["mean_delta"].item() == pytest.approx(10 * out["mean_delta"].item())
+    for column in ("norm_delta", "norm_delta_lo", "norm_delta_hi"):
+        assert again[column].item() == pytest.approx(out[column].item())
+
+
+def test_compressed_scores_do_not_lower_the_normalised_delta():
+    ctx = with_context(rows())
+    before = interval_table(ctx, ["defence"], config=FAST).set_index("defence")
+    squeezed = ctx["defence"] == "noisy"  # a defence that shrinks every score (and so its delta) fourfold
+    ctx.loc[squeezed, ["score", "delta"]] = ctx.loc[squeezed, ["score", "delta"]] / 4
+    after = interval_table(ctx, ["defence"], config=FAST).set_index("defence")
+    assert after.loc["noisy", "mean_delta"] == pytest.approx(before.loc["noisy", "mean_delta"] / 4)
+    assert after.loc["noisy", "norm_delta"] == pytest.approx(before.loc["noisy", "norm_delta"])
+    diff = paired_differences(ctx, [("noisy", "good")], config=FAST).iloc[0]
+    assert diff["norm_delta"] == pytest.approx(after.loc["noisy", "norm_delta"] - after.loc["good", "norm_delta"])
+    assert diff["norm_delta_lo"] <= diff["norm_delta"] <= diff["norm_delta_hi"]
+
+
+def replicates(count=3, seed=0):
+    """Rows of `count` training replicates: "none" and "good" shared (no training), "noisy" retrained per seed."""
+    shared = rows(seed=seed)
+    out = []
+    for r in range(count):
+        own = rows(seed=seed + 1 + r)
+        part = shared.copy()
+        noisy = part["defence"] == "noisy"
+        part.loc[noisy, "score"] = own.loc[own["defence"] == "noisy", "score"].to_numpy()
+        out.append(with_context(part, Photos(48)).assign(replicate=f"seed{r}"))
+    return pd.concat(out, ignore_index=True)
+
+
+def test_combined_table_is_the_mean_over_replicates_on_common_images():
+    ctx = replicates()
+    per = interval_table(ctx, ["replicate", "defence"], config=FAST)
+    combined = combined_table(ctx, ["defence"], config=FAST).set_index("defence")
+    assert (combined["replicates"] == 3).all() and (combined["photos"] == 4).all()
+    for name in ("srocc", "norm_delta", "fidelity_srocc"):
+        means = per.groupby("defence")[name].mean()
+        np.testing.assert_allclose(combined.loc[means.index, name], means, atol=1e-12)
+        ok = combined[name].notna()
+        assert (combined.loc[ok, f"{name}_lo"] <= combined.loc[ok, name]).all()
+        assert (combined.loc[ok, f"{name}_photo_hi"] >= combined.loc[ok, name]).all()
+    good = per[per["defence"] == "good"].iloc[0]  # identical in every replicate: no training spread to add
+    assert combined.loc["good", "srocc_hi"] - combined.loc["good", "srocc_lo"] == pytest.approx(
+        good["srocc_hi"] - good["srocc_lo"], rel=0.3
+    )
+    fewer = ctx[~((ctx["replicate"] == "seed1") & (ctx["image"] == "im0"))]
+    assert (combined_table(fewer, ["defence"], config=FAST)["images"] == 47).all()
+
+
+def disagreeing(count: int, last_sign: float) -> pd.DataFrame:
+    """Replicates where defence a follows MOS better than b, but for the last, whose difference has `last_sign`."""
+    rng = np.random.default_rng(7)
+    mos = rng.uniform(0, 100, 60)
+    out = []
+    for r in range(count):
+        b = mos + rng.normal(0, 30, 60)
+        a = mos + rng.normal(0, 5, 60) if r < count - 1 else _one_swap(b, mos, last_sign)
+        for d, s in (("a", a), ("b", b)):
+            out.append(
+                pd.DataFrame({"defence": d, "image": [f"im{i}" for i in range(60)], "mos": mos, "score": s}).assign(
+                    delta=1.0, certified=True, replicate=f"seed{r}"
+                )
+            )
+    return with_context(pd.concat(out, ignore_index=True))
+
+
+def _one_swap(b: np.ndarray, mos: np.ndarray, sign: float) -> np.ndarray:
+    """b with the scores of two images of neighbouring rank swapped: an SROCC a hair above (sign > 0, the pair was
+    misordered against MOS) or below (sign < 0) b's."""
+    order = np.argsort(b)
+    for i, j in zip(order[:-1], order[1:]):
+        if np.sign(mos[j] - mos[i]) == -np.sign(sign):
+            a = b.copy()
+            a[[i, j]] = a[[j, i]]
+            return a
+    raise AssertionError("no such pair")
+
+
+def test_combined_difference_is_decided_only_when_every_replicate_agrees():
+    against = combined_differences(disagreeing(8, -1.0), [("a", "b")], config=FAST).iloc[0]
+    per = paired_differences(disagreeing(8, -1.0), [("a", "b")], by=["replicate"], config=FAST)
+    assert (per["srocc"].iloc[:-1] > 0.1).all() and -0.01 < per["srocc"].iloc[-1] < 0  # one seed disagrees
+    assert against["srocc"] == pytest.approx(per["srocc"].mean())
+    assert against["srocc_lo"] > 0 and not against["srocc_decided"]  # the combined interval alone would decide
+    agree = combined_differences(disagreeing(8, 1.0), [("a", "b")], config=FAST).iloc[0]
+    assert agree["srocc_lo"] > 0 and agree["srocc_decided"] and agree["replicates"] == 8

@@ -1,5 +1,6 @@
 """Bootstrap intervals: degenerate cases give point intervals, paired self-differences are exactly 0, clusters
-resample whole groups, and the image interval covers a known correlation about as often as it claims."""
+resample whole groups, and the image interval covers a known correlation about as often as it claims. The
+two-level replicate bootstrap is the image bootstrap for one replicate and widens with training randomness."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from msbiqa.statistics.uncertainty import (
     cluster_members,
     defined_percentiles,
     paired_difference,
+    replicate_bootstrap,
 )
 
 FAST = Bootstrap(resamples=200, seed=1)
@@ -112,3 +114,48 @@ def test_resamples_with_an_undefined_statistic_are_left_out_up_to_a_share():
     rows = np.vstack([rows, np.r_[np.full(share + 1, np.nan), np.arange(39.0 - share)]])
     low, high = defined_percentiles(rows, 0.95)
     assert np.isfinite(low[:2]).all() and np.isfinite(high[:2]).all() and np.isnan([low[2], high[2]]).all()
+
+
+def correlated(n=80, seed=5):
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    return truth, truth + rng.normal(size=n)
+
+
+def test_one_replicate_is_the_image_bootstrap():
+    truth, pred = correlated()
+    stat, config = (lambda idx: np.corrcoef(pred[idx], truth[idx])[0, 1]), Bootstrap(resamples=2000, seed=0)
+    for clusters in (None, np.repeat(np.arange(8), 10)):
+        image = bootstrap(stat, 80, clusters=clusters, config=config)
+        one = replicate_bootstrap([stat], 80, clusters=clusters, config=config)
+        width = image.high - image.low
+        assert one.estimate == pytest.approx(image.estimate)
+        assert one.high - one.low == pytest.approx(width, rel=0.15)  # other draws, the same spread
+        assert abs(one.low - image.low) < 0.15 * width and abs(one.high - image.high) < 0.15 * width
+        identical = replicate_bootstrap([stat, stat, stat], 80, clusters=clusters, config=config)
+        assert (identical.low, identical.high) == pytest.approx((one.low, one.high), abs=1e-12)
+
+
+def test_replicates_that_differ_widen_the_interval_around_their_mean():
+    truth, pred = correlated()
+    stat = spearman_of(pred, truth)
+    shifted = [lambda idx, c=c: stat(idx) + c for c in (-0.3, 0.0, 0.3)]  # three seeds, three levels
+    one = replicate_bootstrap([stat], 80, config=FAST)
+    three = replicate_bootstrap(shifted, 80, config=FAST)
+    assert three.estimate == pytest.approx(one.estimate)
+    assert three.high - three.low > 1.5 * (one.high - one.low)
+    assert three.low < one.low and three.high > one.high
+
+
+def test_replicate_bootstrap_is_seeded_and_paired_self_differences_vanish():
+    truth, pred = correlated()
+    stats = [spearman_of(pred, truth), spearman_of(pred + np.sin(truth), truth)]
+    first, again = (replicate_bootstrap(stats, 80, config=FAST) for _ in range(2))
+    other = replicate_bootstrap(stats, 80, config=Bootstrap(resamples=200, seed=2))
+    assert (first.low, first.high) == (again.low, again.high) != (other.low, other.high)
+    vector = replicate_bootstrap([lambda i, s=s: np.array([s(i), -s(i)]) for s in stats], 80, config=FAST)
+    assert (vector.low[1], vector.high[1]) == pytest.approx((-first.high, -first.low))
+    zero = replicate_bootstrap([lambda i, s=s: s(i) - s(i) for s in stats], 80, config=FAST)
+    assert (zero.estimate, zero.low, zero.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        replicate_bootstrap(stats, 1)
