@@ -143,10 +143,28 @@ def test_cli_trains_on_the_embedded_split(tmp_path, capsys):
     assert main(args + ["--stop-after", "1"]) == 0
     assert "stopped after epoch 1/2" in capsys.readouterr().out
     assert main(args) == 0
-    assert f"wrote {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "kept epoch" in printed and "validation SROCC" in printed
     model = load_denoiser(out, sigma=0.2)
     assert model.hparams() == {"depth": 3, "channels": 8, "in_channels": 3}
     assert model.config["dataset"] == "embedded" and len(model.config["history"]) == 2
+    assert model.config["val_images_used"] == 8 and model.config["val_metric"] == "tinyiqa"
+    assert model.config["base_metric"] is None  # validated through the metric, trained without it
+    assert model.config["chosen_epoch"] in (1, 2) and "val_spread" in model.config["history"][0]
+
+
+def test_cli_options_of_the_grid():
+    from msbiqa.cli import build_parser
+    from msbiqa.cli.options import from_args
+
+    args = build_parser().parse_args(
+        ["train-denoiser", "--kind", "dms-iqa", "--w-rank", "76", "--w-consistency", "256", "--rank-against", "clean"]
+        + ["--rank-min-gap", "5", "--val-split", "none", "--select", "last"]
+    )
+    cfg = from_args(TrainConfig, args)
+    assert cfg.weights == {"mse": 1.0, "rank": 76.0, "target": 256.0, "consistency": 256.0}
+    assert (cfg.rank_against, cfg.rank_min_gap, cfg.val_split, cfg.select) == ("clean", 5.0, None, "last")
+    assert (cfg.val_draws, cfg.val_seed) == (4, 20261206)
 
 
 def test_init_starts_from_a_weights_file(tmp_path, photos):
