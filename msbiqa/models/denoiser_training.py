@@ -211,6 +211,21 @@ def _step(model, objective, opt, batch, device, amp: bool, measure: bool) -> tup
     return {**{k: float(v.detach()) for k, v in terms.items()}, "loss": float(total.detach())}, shares
 
 
+def _epoch(model, objective, opt, sched, bar, cfg: TrainConfig, device, run: dict) -> dict:
+    """One epoch of steps over the batches of `bar`: the mean loss parts; the gradient shares of the run's first and
+    last batch go into run["shares"]."""
+    epoch, steps, sums = run["epoch"], bar.total, {}
+    for i, batch in enumerate(bar):
+        ends = {"first": epoch == 0 and i == 0, "last": epoch == cfg.epochs - 1 and i == steps - 1}
+        parts, shares = _step(model, objective, opt, batch, device, cfg.amp, any(ends.values()))
+        sched.step()
+        run["shares"].update({where: shares for where, hit in ends.items() if hit})
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.set_postfix(loss=f"{parts['loss']:.4g}")
+    return {k: v / steps for k, v in sums.items()}
+
+
 def _validate(model, metric, proxy: ProxySet, cfg: TrainConfig, device) -> dict:
     """The per-epoch validation numbers (prefixed val_) of the model as it is now."""
     model.eval()
@@ -293,26 +308,19 @@ def train_denoiser(
     model.train()
     objective.train()
     while run["epoch"] < last:
-        epoch, start, sums = run["epoch"], time.perf_counter(), {}
+        start = time.perf_counter()
         bar = tqdm(
             _batches(images, mos, cfg, gen),
             total=steps,
-            desc=f"{cfg.kind} epoch {epoch + 1}/{cfg.epochs}",
+            desc=f"{cfg.kind} epoch {run['epoch'] + 1}/{cfg.epochs}",
             unit="batch",
             disable=not progress,
             leave=False,
         )
-        for i, batch in enumerate(bar):
-            ends = {"first": epoch == 0 and i == 0, "last": epoch == cfg.epochs - 1 and i == steps - 1}
-            parts, shares = _step(model, objective, opt, batch, device, cfg.amp, any(ends.values()))
-            sched.step()
-            run["shares"].update({where: shares for where, hit in ends.items() if hit})
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{parts['loss']:.4g}")
-        run["epoch"] = epoch = epoch + 1
+        means = _epoch(model, objective, opt, sched, bar, cfg, device, run)
+        run["epoch"] = epoch = run["epoch"] + 1
         run["seconds"] += time.perf_counter() - start
-        row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
+        row = {"epoch": epoch, **means}
         if proxy is not None:
             start = time.perf_counter()
             row.update(_validate(model, metric, proxy, cfg, device))
