@@ -22,14 +22,14 @@ from torch import nn
 
 from msbiqa.data.images import psnr
 from msbiqa.data.subsets import spread
-from msbiqa.smoothing.sampler import finite_scores, score_batch
+from msbiqa.smoothing.sampler import CPU_MAX_BATCH, finite_scores, score_batch
 from msbiqa.statistics.correlations import srocc
 from msbiqa.statistics.uncertainty import Bootstrap, bootstrap
 
 SEED = 20261206  # the rules' one fixed noise seed
 TRAIN_DRAWS = 4  # per-epoch validation inside training
 PROXY_DRAWS = 32  # the selection proxy
-BATCH = 64  # noisy copies per forward pass
+GPU_BATCH = 64  # noisy copies per forward pass on a GPU; on CPU the sampler's CPU_MAX_BATCH (16: 1.7x faster than 64)
 TIE = 0.002  # best epoch: the earliest whose SROCC is within TIE of the highest
 
 
@@ -116,12 +116,13 @@ def proxy_scores(
     sigma: float,
     draws: int = PROXY_DRAWS,
     seed: int = SEED,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
 ) -> ProxyScores:
     """The noisy scores of every image through `denoiser` (None: plain median smoothing) and `metric`, both left
     in the mode they are in (callers put them in eval mode)."""
     scores, psnrs = [], []
+    batch_size = batch_size or (CPU_MAX_BATCH if torch.device(device).type == "cpu" else GPU_BATCH)
     with torch.inference_mode():
         for noisy, clean in _batches(proxy, sigma, draws, seed, batch_size):
             noisy, clean = noisy.to(device), clean.to(device)
