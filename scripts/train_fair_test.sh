@@ -13,6 +13,10 @@
 # last epoch kept; stage 2 from stage 1 on whole 96 px images, 8 epochs, lr 5e-4, batch 16, best validated epoch
 # kept; bf16 autocast for every arm. Output: results/fair_test/seed{S}/stage1/{dncnn,unet}-sigma0.12.pt,
 # seed{S}/{dms,unet-mse,dms-iqa,dncnn-full}-sigma0.12.pt and seed0/grid/G{k}-sigma0.12.pt, each with a .log.
+# Cost (1 thread, measured 2026-12-06 on the 2-core CPU while other jobs loaded it, so wall times were ~2x CPU):
+# per-epoch validation (698 images x 4 draws) 56 s CPU for DnCNN-10/24, 33 s for the U-Net; the 32-draw proxy
+# (`msbiqa validate-denoisers`) 327 s CPU for DnCNN. Estimated on an idle machine: grid phase ~1.1 h, seeds phase
+# ~1.3 h (the pilot's step times: U-Net 0.18 s MSE / 0.36 s through TinyIQA, DnCNN 0.37 / 0.55 s, plus validation).
 # Environment: FAIR_OUT (output folder), FAIR_EPOCHS (both stages' epochs; only to try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
 # FAIR_DRY=1 (print the runs' command lines instead of running them).
