@@ -69,13 +69,15 @@ class ProxyScores:
     def srocc(self, mos: np.ndarray, idx: np.ndarray | None = None) -> float:
         """SROCC of the defended scores against MOS, positive when they agree whatever the metric's direction."""
         idx = np.arange(len(mos)) if idx is None else idx
+        if len(idx) < 3:
+            return float("nan")  # undefined: a split too small to rank (best_epoch never picks NaN)
         sign = 1.0 if self.higher_is_better else -1.0
         return sign * srocc(self.defended[idx], mos[idx])
 
     def summary(self, mos: np.ndarray) -> dict:
         """SROCC, within-image SD, across-image SD, normalised spread and PSNR (dB) over all images."""
         within = float(self.scores.std(axis=1, ddof=1).mean())
-        across = float(self.defended.std(ddof=1))
+        across = float(self.defended.std(ddof=1)) if len(mos) > 1 else float("nan")
         return {
             "srocc": self.srocc(mos),
             "within_sd": within,

@@ -105,3 +105,9 @@ def test_evaluate_intervals_over_images_and_photos(photos, tiny_metric):
     assert row["srocc_photo_lo"] <= row["srocc_photo_hi"]
     alone = evaluate(Blur(), tiny_metric, ProxySet.from_dataset(ItemSet(photos)), sigma=0.1, draws=4)
     assert np.isnan(alone["srocc_photo_lo"]) and alone["srocc"] == row["srocc"]
+
+
+def test_a_split_too_small_to_rank_gives_nan(photos, tiny_metric):
+    proxy = ProxySet.from_dataset(ItemSet(photos[:2]))
+    summary = proxy_scores(None, tiny_metric, proxy, sigma=0.1, draws=3).summary(proxy.mos)
+    assert np.isnan(summary["srocc"]) and summary["within_sd"] > 0
