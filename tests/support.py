@@ -109,11 +109,13 @@ def noised(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
 
 
 def tiny_train_config(kind, **kw):
-    """A TrainConfig for seconds-long denoiser training on 32 px crops (a small network of `kind`)."""
+    """A TrainConfig for seconds-long denoiser training on 32 px crops (a small network of `kind`), without
+    validation unless asked for (val_split=...)."""
     from msbiqa.models.denoiser_training import TrainConfig
 
     size = {"depth": 3, "width": 8} if kind == "dms" else {"depth": 1, "width": 8}  # dncnn: width = channels
     settings = dict(kind=kind, sigma=0.1, epochs=3, batch_size=4, crop=16, crops_per_image=2, lr=3e-3, **size)
+    settings["val_split"] = None
     return TrainConfig(**{**settings, **kw})
 
 

@@ -34,5 +34,10 @@ def run(args) -> int:
     if done < cfg.epochs:
         print(f"stopped after epoch {done}/{cfg.epochs}; rerun without --stop-after to resume")
     else:
-        print(f"wrote {out} ({result.seconds:.1f} s of training, final loss {result.history[-1]['loss']:.4g})")
+        kept = result.history[result.chosen_epoch - 1]
+        validated = f", validation SROCC {kept['val_srocc']:.4f}" if "val_srocc" in kept else ""
+        print(
+            f"wrote {out} ({result.seconds:.1f} s of training, final loss {result.history[-1]['loss']:.4g}; "
+            f"kept epoch {result.chosen_epoch}{validated})"
+        )
     return 0

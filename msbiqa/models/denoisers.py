@@ -84,7 +84,7 @@ class Denoiser(nn.Module):
         specific to that metric), None when training never saw a metric (MSE only, or no training record)."""
         config = getattr(self, "config", None) or {}
         weights = config.get("weights") or {}
-        if not LossWeights(**{k: float(weights.get(k) or 0) for k in ("mse", "rank", "target")}).through_metric:
+        if not LossWeights(**{k: float(weights.get(k) or 0) for k in LossWeights().to_dict()}).through_metric:
             return None
         return str(config.get("base_metric") or "the default metric")
 

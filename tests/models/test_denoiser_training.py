@@ -3,7 +3,7 @@ stays frozen, weights files carry their config, an interrupted run resumes to id
 
 import pytest
 import torch
-from support import tiny_train_config
+from support import ItemSet, tiny_train_config
 
 from msbiqa.models.denoiser_training import TrainConfig, train_denoiser
 from msbiqa.models.denoisers import ABLATION, KINDS, build_denoiser, load_denoiser, weights_filename
@@ -17,7 +17,7 @@ def test_config_defaults_per_kind():
     assert (dms.arch, dms.hparams, dms.weights) == (
         "dncnn",
         {"depth": 10, "channels": 24},
-        {"mse": 1.0, "rank": 0.0, "target": 0.0},
+        {"mse": 1.0, "rank": 0.0, "target": 0.0, "consistency": 0.0},
     )
     assert iqa.arch == "unet" and iqa.weights["rank"] > 0 and iqa.weights["target"] > 0
     # the ablation: each other kind differs from DMS or DMS-IQA in one factor only
@@ -133,6 +133,8 @@ def test_cli_trains_on_the_embedded_split(tmp_path, capsys):
         "24",
         "--crops-per-image",
         "1",
+        "--val-images",
+        "8",
         "--device",
         "cpu",
         "--out",
@@ -141,10 +143,28 @@ def test_cli_trains_on_the_embedded_split(tmp_path, capsys):
     assert main(args + ["--stop-after", "1"]) == 0
     assert "stopped after epoch 1/2" in capsys.readouterr().out
     assert main(args) == 0
-    assert f"wrote {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "kept epoch" in printed and "validation SROCC" in printed
     model = load_denoiser(out, sigma=0.2)
     assert model.hparams() == {"depth": 3, "channels": 8, "in_channels": 3}
     assert model.config["dataset"] == "embedded" and len(model.config["history"]) == 2
+    assert model.config["val_images_used"] == 8 and model.config["val_metric"] == "tinyiqa"
+    assert model.config["base_metric"] is None  # validated through the metric, trained without it
+    assert model.config["chosen_epoch"] in (1, 2) and "val_spread" in model.config["history"][0]
+
+
+def test_cli_options_of_the_grid():
+    from msbiqa.cli import build_parser
+    from msbiqa.cli.options import from_args
+
+    args = build_parser().parse_args(
+        ["train-denoiser", "--kind", "dms-iqa", "--w-rank", "76", "--w-consistency", "256", "--rank-against", "clean"]
+        + ["--rank-min-gap", "5", "--val-split", "none", "--select", "last"]
+    )
+    cfg = from_args(TrainConfig, args)
+    assert cfg.weights == {"mse": 1.0, "rank": 76.0, "target": 256.0, "consistency": 256.0}
+    assert (cfg.rank_against, cfg.rank_min_gap, cfg.val_split, cfg.select) == ("clean", 5.0, None, "last")
+    assert (cfg.val_draws, cfg.val_seed) == (4, 20261206)
 
 
 def test_init_starts_from_a_weights_file(tmp_path, photos):
@@ -156,3 +176,78 @@ def test_init_starts_from_a_weights_file(tmp_path, photos):
     start = load_denoiser(first)
     assert torch.equal(again.state_dict()["net.0.weight"], start.state_dict()["net.0.weight"])
     assert again.config["init"] == str(first)
+
+
+def _validated(kind, **kw):
+    return tiny_train_config(kind, val_split="val", val_draws=3, **kw)
+
+
+def test_resume_with_validation_gives_the_same_run(tmp_path, photos, tiny_metric):
+    """Validation, the kept best state and the gradient shares survive an interruption unchanged."""
+    cfg, val = _validated("dms-iqa", epochs=3), ItemSet(photos[::2])
+    full = train_denoiser(cfg, out=tmp_path / "full.pt", dataset=photos, val_dataset=val, metric=tiny_metric)
+    out, ckpt = tmp_path / "run.pt", tmp_path / "run.ckpt"
+    for stop in (1, 2, None):
+        resumed = train_denoiser(
+            cfg, out=out, checkpoint=ckpt, dataset=photos, val_dataset=val, metric=tiny_metric, stop_after=stop
+        )
+    assert resumed.history == full.history and resumed.chosen_epoch == full.chosen_epoch
+    assert {"val_srocc", "val_within_sd", "val_spread", "val_psnr", "loss"} <= set(full.history[-1])
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+    a, b = load_denoiser(tmp_path / "full.pt"), load_denoiser(out)
+    assert a.config["gradient_shares"] == b.config["gradient_shares"]
+    assert set(a.config["gradient_shares"]) == {"first", "last"}
+    assert set(a.config["gradient_shares"]["first"]) == {"mse", "rank", "target"}
+    assert a.config["history"] == full.history and a.config["chosen_epoch"] == full.chosen_epoch
+
+
+@pytest.mark.parametrize("values, chosen", [([0.3, 0.5, 0.501, 0.4], 2), ([0.3, 0.500, 0.501, 0.5025], 3)])
+def test_the_chosen_epochs_weights_are_saved(tmp_path, photos, monkeypatch, values, chosen):
+    """Whatever epoch the rule picks (here from given SROCCs), the saved weights are those of that epoch, even
+    when it was not the best when it ended (second case: epoch 3 becomes the earliest within the tie only at 4)."""
+    import msbiqa.models.denoiser_training as training
+
+    curve = iter(values)
+    monkeypatch.setattr(training, "_validate", lambda *args: {"val_srocc": next(curve)})
+    cfg = _validated("dms", epochs=len(values))
+    result = train_denoiser(cfg, out=tmp_path / "d.pt", dataset=photos, val_dataset=ItemSet(photos), progress=False)
+    assert result.chosen_epoch == chosen and [h["val_srocc"] for h in result.history] == values
+    monkeypatch.setattr(training, "_validate", lambda *args: {"val_srocc": 0.0})
+    at = train_denoiser(cfg, dataset=photos, val_dataset=ItemSet(photos), stop_after=chosen, progress=False).model
+    for k, v in at.state_dict().items():
+        assert torch.equal(result.model.state_dict()[k], v), k
+    assert load_denoiser(tmp_path / "d.pt").config["chosen_epoch"] == chosen
+    last = train_denoiser(tiny_train_config("dms", epochs=len(values)), dataset=photos, progress=False).model
+    assert not torch.equal(last.state_dict()["net.0.weight"], result.model.state_dict()["net.0.weight"])
+
+
+def test_select_last_and_no_validation_keep_the_last_epoch(photos):
+    kept = train_denoiser(_validated("dms", select="last"), dataset=photos, val_dataset=ItemSet(photos), progress=False)
+    plain = train_denoiser(tiny_train_config("dms"), dataset=photos, progress=False)
+    assert kept.chosen_epoch == plain.chosen_epoch == 3 and "val_srocc" in kept.history[0]
+    assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in kept.model.state_dict().items())
+    assert TrainConfig(val_split="none").val_split is None
+
+
+def test_second_draw_only_with_consistency(photos):
+    """The consistency loss adds a second noise draw per crop; without it the random stream is unchanged."""
+    from msbiqa.models.denoiser_training import _batches
+
+    images, mos = [p[0] for p in photos], torch.tensor([p[1] for p in photos])
+    plain = tiny_train_config("dms-iqa")
+    twice = tiny_train_config("dms-iqa", w_consistency=1.0)
+    first = next(_batches(images, mos, plain, torch.Generator().manual_seed(0)))
+    both = next(_batches(images, mos, twice, torch.Generator().manual_seed(0)))
+    assert first[3] is None and torch.equal(first[0], both[0]) and torch.equal(first[1], both[1])
+    assert both[3].shape == both[0].shape and not torch.equal(both[3], both[0])
+
+
+def test_training_with_the_grids_options(photos, tiny_metric):
+    """Consistency, ranking against clean scores and a minimum gap train, and the shares name every term."""
+    cfg = tiny_train_config("dms-iqa", epochs=1, w_consistency=4.0, rank_against="clean", rank_min_gap=0.01)
+    result = train_denoiser(cfg, dataset=photos, metric=tiny_metric, progress=False)
+    assert set(result.history[0]) == {"epoch", "mse", "rank", "target", "consistency", "loss"}
+    shares = result.model.config["gradient_shares"]
+    assert set(shares["first"]) == set(shares["last"]) == {"mse", "rank", "target", "consistency"}
+    assert all(v > 0 for v in shares["first"].values())

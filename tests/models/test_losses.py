@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from msbiqa.models.denoisers import UNet
-from msbiqa.models.losses import DenoiserObjective, LossWeights, mse_loss, ranking_loss, target_loss
+from msbiqa.models.losses import (
+    DenoiserObjective,
+    LossWeights,
+    consistency_loss,
+    gradient_shares,
+    mse_loss,
+    ranking_loss,
+    target_loss,
+)
 from msbiqa.models.metrics.base import score_span
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -115,3 +123,93 @@ def test_one_step_lowers_each_loss(weights, tiny_metric):
             p -= 1e-3 * g / norm  # a short normalised gradient step
         after, _ = objective(model.denoise(noisy), clean, mos)
     assert after.item() < before.item()
+
+
+def test_consistency_hand_computed_and_through_metric():
+    assert consistency_loss(torch.tensor([1.0, 4.0]), torch.tensor([3.0, 4.0])).item() == pytest.approx(4 / 2)
+    assert consistency_loss(torch.tensor([10.0]), torch.tensor([0.0]), scale=10).item() == pytest.approx(1.0)
+    assert LossWeights(consistency=1.0).through_metric and not LossWeights().through_metric
+
+
+def test_consistency_term_compares_two_draws(tiny_metric):
+    noisy, clean, mos = _batch()
+    second = (clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    objective = DenoiserObjective(LossWeights(mse=1.0, consistency=7.0), tiny_metric)
+    with pytest.raises(ValueError, match="second noise draw"):
+        objective(noisy, clean, mos)
+    total, parts = objective(noisy, clean, mos, second)
+    expected = consistency_loss(tiny_metric(noisy), tiny_metric(second), scale=100).item()
+    assert parts["consistency"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    assert total.item() == pytest.approx(parts["mse"] + 7 * parts["consistency"], rel=1e-5)
+    assert objective(noisy, clean, mos, noisy)[1]["consistency"] == 0.0  # the same draw twice: no spread
+
+
+def test_ranking_min_gap_leaves_near_ties_out():
+    # pairs by mos: (0,1) gap 20, (0,2) gap 10, (2,1) gap 10; scores all misordered by 1
+    scores, mos = torch.tensor([1.0, 2.0, 1.0]), torch.tensor([30.0, 10.0, 20.0])
+    assert ranking_loss(scores, mos, margin=0.5, min_gap=15).item() == pytest.approx(1.5)  # only (0,1)
+    assert ranking_loss(scores, mos, margin=0.5, min_gap=25).item() == 0.0  # no pair left
+    assert ranking_loss(scores, mos, margin=0.5, min_gap=10).item() == ranking_loss(scores, mos, margin=0.5).item()
+
+
+def test_objective_min_gap_changes_the_rank_term(tiny_metric):
+    noisy, clean, mos = _batch()  # MOS 10, 40, 20, 30: gaps of 10, 20 and 30
+    parts = {
+        gap: DenoiserObjective(LossWeights(rank=1.0), tiny_metric, margin=0.5, min_gap=gap)(noisy, clean, mos)[1]
+        for gap in (0, 25)
+    }
+    scores = tiny_metric(noisy)
+    assert parts[25]["rank"] == pytest.approx(ranking_loss(scores, mos, margin=0.5, scale=100, min_gap=25).item())
+    assert parts[25]["rank"] != parts[0]["rank"]
+
+
+def test_rank_against_clean_orders_by_the_clean_scores(tiny_metric):
+    noisy, clean, _ = _batch()
+    clean_scores = tiny_metric(clean)
+    mos = -clean_scores.detach()  # MOS in the opposite order of the clean scores
+    weights = LossWeights(mse=0.0, rank=1.0)
+    by_mos = DenoiserObjective(weights, tiny_metric, margin=0.5)(noisy, clean, mos)[1]["rank"]
+    objective = DenoiserObjective(weights, tiny_metric, margin=0.5, rank_against="clean")
+    by_clean = objective(noisy, clean)[1]["rank"]  # needs no MOS
+    expected = ranking_loss(tiny_metric(noisy), clean_scores, margin=0.5, scale=100).item()
+    assert by_clean == pytest.approx(expected, rel=1e-5) and by_clean != pytest.approx(by_mos)
+    with pytest.raises(ValueError, match="rank_against"):
+        DenoiserObjective(weights, tiny_metric, rank_against="psnr")
+
+
+def test_rank_against_clean_of_a_lower_is_better_metric(tiny_metric):
+    """Flipping the metric's direction flips scores and clean references alike: the loss is unchanged."""
+    noisy, clean, _ = _batch()
+
+    class Lower(torch.nn.Module):
+        higher_is_better = False
+        score_range = (-100.0, 0.0)
+
+        def forward(self, x):
+            return -tiny_metric(x)
+
+    weights = LossWeights(mse=0.0, rank=1.0)
+    up = DenoiserObjective(weights, tiny_metric, margin=0.5, rank_against="clean")(noisy, clean)[1]["rank"]
+    down = DenoiserObjective(weights, Lower(), margin=0.5, rank_against="clean")(noisy, clean)[1]["rank"]
+    assert down == pytest.approx(up, rel=1e-5)
+
+
+def test_gradient_shares_are_each_terms_own_gradient_norm(tiny_metric):
+    torch.manual_seed(0)
+    model = UNet(depth=1, width=8)
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    noisy, clean, mos = _batch()
+    second = noisy.flip(0)
+    weights = LossWeights(mse=2.0, rank=3.0, target=5.0, consistency=7.0)
+    objective = DenoiserObjective(weights, tiny_metric, margin=0.5)
+    terms = objective.terms(model.denoise(noisy), clean, mos, model.denoise(second))
+    shares = gradient_shares(objective.weighted(terms), model.parameters())
+    assert set(shares) == {"mse", "rank", "target", "consistency"}
+    for name, share in shares.items():
+        alone = LossWeights(**{k: (v if k == name else 0.0) for k, v in weights.to_dict().items()})
+        model.zero_grad()
+        DenoiserObjective(alone, tiny_metric, margin=0.5)(model.denoise(noisy), clean, mos, model.denoise(second))[
+            0
+        ].backward()
+        norm = torch.sqrt(sum((p.grad**2).sum() for p in model.parameters() if p.grad is not None)).item()
+        assert share == pytest.approx(norm, rel=1e-4) and share > 0, name

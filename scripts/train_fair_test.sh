@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Train the arms of the fair test (docs/fair_test_rules.md) at sigma 0.12 on the embedded set, two 1-thread
+# CPU runs at a time. Every run validates each epoch on the val split (4 draws) and is resumable: a killed run
+# keeps its epoch checkpoints (OUT.ckpt), a finished one its weights file, and rerunning the same command skips
+# finished runs and resumes the others. Stop it with Ctrl-C (or kill its process group: kill -- -PGID).
+#
+#   bash scripts/train_fair_test.sh grid            # seed 0: stage 1 of both architectures, DMS (DnCNN, MSE),
+#                                                   # U-Net MSE and the objective grid G0..G6 on the U-Net
+#   bash scripts/train_fair_test.sh seeds G2        # after the rule of section 3 chose G2: DMS-IQA and DnCNN
+#                                                   # with G2 for seeds 0-2, DMS and U-Net MSE for seeds 1-2
+#
+# Budget (section 2): stage 1 MSE on 48 px crops, 8 epochs, lr 1e-3, batch 16, one crop per image per epoch,
+# last epoch kept; stage 2 from stage 1 on whole 96 px images, 8 epochs, lr 5e-4, batch 16, best validated epoch
+# kept; bf16 autocast for every arm. Output: results/fair_test/seed{S}/stage1/{dncnn,unet}-sigma0.12.pt,
+# seed{S}/{dms,unet-mse,dms-iqa,dncnn-full}-sigma0.12.pt and seed0/grid/G{k}-sigma0.12.pt, each with a .log.
+# Cost (1 thread, measured 2026-12-06 on the 2-core CPU while other jobs loaded it, so wall times were ~2x CPU):
+# per-epoch validation (698 images x 4 draws) 56 s CPU for DnCNN-10/24, 33 s for the U-Net; the 32-draw proxy
+# (`msbiqa validate-denoisers`) 327 s CPU for DnCNN. Estimated on an idle machine: grid phase ~1.1 h, seeds phase
+# ~1.3 h (the pilot's step times: U-Net 0.18 s MSE / 0.36 s through TinyIQA, DnCNN 0.37 / 0.55 s, plus validation).
+# Environment: FAIR_OUT (output folder), FAIR_EPOCHS (both stages' epochs; only to try the script out),
+# FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
+# FAIR_DRY=1 (print the runs' command lines instead of running them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+phase=${1:?usage: train_fair_test.sh grid | seeds G0..G6}
+out=${FAIR_OUT:-results/fair_test}
+epochs=${FAIR_EPOCHS:-8}
+python=${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
+val=${FAIR_VAL_IMAGES:+--val-images $FAIR_VAL_IMAGES}
+sigma=0.12
+export HF_HUB_OFFLINE=1
+
+declare -A GRID=(  # section 3's grid: the objective's options on top of mse 1
+  [G0]="--w-rank 4 --w-target 256"
+  [G1]="--w-rank 0 --w-target 256"
+  [G2]="--w-rank 76 --w-target 256"
+  [G3]="--w-rank 4 --w-target 64"
+  [G4]="--w-rank 76 --w-target 256 --rank-against clean"
+  [G5]="--w-rank 76 --w-target 256 --rank-min-gap 5"
+  [G6]="--w-rank 4 --w-target 256 --w-consistency 256"
+)
+base="$python -m msbiqa train-denoiser --threads 1 --device cpu --sigma $sigma --batch-size 16 --crops-per-image 1 --amp $val"
+
+stage1() {  # seed arch: the job line of stage 1 (MSE on crops, last epoch kept)
+  local kind=dms; [[ $2 == unet ]] && kind=unet-mse
+  job "$out/seed$1/stage1/$2-sigma$sigma.pt" --kind $kind --seed "$1" --epochs "$epochs" --crop 48 --lr 1e-3 --select last
+}
+
+stage2() {  # seed arch file kind [objective options]: the job line of a stage-2 run from the seed's stage 1
+  local seed=$1 arch=$2 file=$3 kind=$4; shift 4
+  job "$file" --kind "$kind" --seed "$seed" --epochs "$epochs" --crop 0 --lr 5e-4 \
+    --init "$out/seed$seed/stage1/$arch-sigma$sigma.pt" "$@"
+}
+
+job() {  # file options...: one line that trains `file` unless it exists, logging next to it
+  local file=$1; shift
+  echo "[[ -f $file ]] || { mkdir -p $(dirname "$file") && $base $* --out $file > $file.log 2>&1 && echo done $file; }"
+}
+
+run() {  # the job lines on stdin, FAIR_JOBS at a time (FAIR_DRY=1: print them); fails when any job failed
+  if [[ -n ${FAIR_DRY:-} ]]; then cat; else xargs -d '\n' -P "${FAIR_JOBS:-2}" -I{} bash -c {}; fi
+}
+
+case $phase in
+  grid)
+    for arch in unet dncnn; do stage1 0 $arch; done | run
+    {
+      stage2 0 dncnn "$out/seed0/dms-sigma$sigma.pt" dms
+      stage2 0 unet "$out/seed0/unet-mse-sigma$sigma.pt" unet-mse
+      for g in G0 G1 G2 G3 G4 G5 G6; do
+        # shellcheck disable=SC2086  # the grid's options are words
+        stage2 0 unet "$out/seed0/grid/$g-sigma$sigma.pt" dms-iqa ${GRID[$g]}
+      done
+    } | run
+    echo "next: $python -m msbiqa validate-denoisers $out/seed0/dms-sigma$sigma.pt $out/seed0/grid/G*-sigma$sigma.pt" \
+      "--out $out/grid_proxy.csv; then apply the rule of section 3 and run: $0 seeds Gk"
+    ;;
+  seeds)
+    chosen=${2:?which grid point did the rule choose? (G0..G6)}
+    [[ -n ${GRID[$chosen]:-} ]] || { echo "unknown grid point $chosen; choose G0..G6" >&2; exit 2; }
+    for seed in 1 2; do for arch in unet dncnn; do stage1 $seed $arch; done; done | run
+    {
+      # seed 0's DMS-IQA is the chosen grid point's run (the same configuration would train the same weights)
+      echo "[[ -f $out/seed0/dms-iqa-sigma$sigma.pt ]] || cp $out/seed0/grid/$chosen-sigma$sigma.pt $out/seed0/dms-iqa-sigma$sigma.pt"
+      for seed in 0 1 2; do
+        # shellcheck disable=SC2086
+        stage2 $seed dncnn "$out/seed$seed/dncnn-full-sigma$sigma.pt" dncnn-full ${GRID[$chosen]}
+        ((seed == 0)) && continue  # seed 0's other arms come from the grid phase
+        # shellcheck disable=SC2086
+        stage2 $seed unet "$out/seed$seed/dms-iqa-sigma$sigma.pt" dms-iqa ${GRID[$chosen]}
+        stage2 $seed dncnn "$out/seed$seed/dms-sigma$sigma.pt" dms
+        stage2 $seed unet "$out/seed$seed/unet-mse-sigma$sigma.pt" unet-mse
+      done
+    } | run
+    ;;
+  *) echo "unknown phase $phase; choose grid or seeds" >&2; exit 2 ;;
+esac
