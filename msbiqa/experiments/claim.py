@@ -33,6 +33,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -196,6 +197,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.base.metric),
+        "higher_is_better": bool(getattr(metric, "higher_is_better", True)),
         "certify_wall_seconds": round(certify_seconds, 1),
         "certify_seconds_per_split": {d["split"]: round(d["seconds"], 1) for d in done},
         "bare_forward_ms": {d["split"]: round(d["bare_ms"], 3) for d in done},
@@ -207,6 +209,19 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     }
     (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     return tables
+
+
+def tables_from_record(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The evidence and cost tables of a finished claim run, recomputed from its rows.csv and run.json alone (no
+    network, no data set): what a committed record of a run is checked against."""
+    folder = Path(folder)
+    record = json.loads((folder / "run.json").read_text())
+    settings = record["settings"]
+    boot = Bootstrap(**{**settings["bootstrap"], "seed": settings["run"]["seed"]})
+    metric = SimpleNamespace(name=record["metric"], higher_is_better=record["higher_is_better"])
+    rows = pd.read_csv(folder / "rows.csv", dtype={"image": str, "photo": str})
+    n = settings["run"]["bounds"]["n"]
+    return claim_tables(rows, metric, boot, bare_ms=record["bare_forward_ms"], n=n)
 
 
 def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[str, float], n: int) -> dict:

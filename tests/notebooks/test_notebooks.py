@@ -65,6 +65,7 @@ EXPECTED = {  # notebook -> files it must write (besides run.json and the execut
         "loss_history.csv",
         "denoising.csv",
         "losses.png",
+        "validation.png",  # per-epoch validation SROCC and spread, the kept epoch marked
         "dms-sigma0.12.pt",
         "tinyiqa/dms-iqa-sigma0.12.pt",  # trained through the metric: one folder per metric
     ],
@@ -160,6 +161,7 @@ def test_quickstart_and_bounds_numbers(results):
 def test_training_numbers(results):
     history = table(results, "02_train_denoisers", "loss_history.csv")
     assert set(history["kind"]) == {"dms", "dms-iqa"} and np.isfinite(history["loss"]).all()
+    assert {"val_srocc", "val_spread"} <= set(history.columns)  # every epoch validated
     quality = table(results, "02_train_denoisers", "denoising.csv")
     assert np.isfinite(quality[["psnr_noisy", "psnr_denoised", "score_abs_error"]].to_numpy(float)).all()
 
