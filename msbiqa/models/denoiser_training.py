@@ -16,12 +16,13 @@ from __future__ import annotations
 import io
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from msbiqa.data.source import DataSource
 from msbiqa.devices import default_device
 from msbiqa.files import write_atomic
 from msbiqa.fingerprint import weights_digest
@@ -50,14 +51,7 @@ class TrainConfig:
     sigma: float = setting(0.12, "training noise std on [0, 1] images")
     metric: str | None = setting(None, "base metric of the rank/target losses (default: the project's)")
     metric_weights: str | None = setting(None, "weights file of the base metric (default: shipped)")
-    dataset: str = setting("embedded", "dataset: embedded, koniq10k, spaq, clive, pyiqa")
-    root: str | None = setting(
-        None, "dataset folder (not needed for embedded); relative paths are to the current folder"
-    )
-    split: str = setting("train", "split: train, val, test, all")
-    meta_info: str | None = setting(
-        None, "pyiqa's meta-info CSV (image path relative to --root, MOS, ..., a split column); --dataset pyiqa only"
-    )
+    data: DataSource = setting(DataSource(split="train"), "the training data (validation reads its --val-split)")
     epochs: int = setting(10, "epochs")
     batch_size: int = setting(16, "crops per batch")
     crop: int = setting(48, "crop side in pixels; 0 = whole images (all of one size)")
@@ -89,7 +83,8 @@ class TrainConfig:
     weights: dict = field(init=False)
 
     def __post_init__(self):
-        self.root = str(Path(self.root).expanduser().resolve()) if self.root else None
+        if self.data.root:  # recorded as an absolute path: the weights file says which folder it read
+            self.data = replace(self.data, root=str(Path(self.data.root).expanduser().resolve()))
         if self.kind not in KINDS:
             raise ValueError(f"unknown denoiser kind {self.kind!r}; choose one of {sorted(KINDS)}")
         self.arch, hparams, weights = KINDS[self.kind]  # a Kind record unpacks in this order
@@ -156,7 +151,7 @@ def _batches(images: list[torch.Tensor], mos: torch.Tensor, cfg: TrainConfig, ge
 
 def _load_data(cfg: TrainConfig, dataset) -> tuple[list[torch.Tensor], torch.Tensor]:
     if dataset is None:
-        dataset = _load_split(cfg, cfg.split)
+        dataset = _load_split(cfg, cfg.data.split)
     items = [dataset[i] for i in range(len(dataset))]
     images = [item[0].float().contiguous() for item in items]
     if len(images) < 2:
@@ -170,9 +165,7 @@ def _load_data(cfg: TrainConfig, dataset) -> tuple[list[torch.Tensor], torch.Ten
 
 
 def _load_split(cfg: TrainConfig, split: str):
-    from msbiqa.data import load_dataset, meta_info_option
-
-    return load_dataset(cfg.dataset, root=cfg.root, split=split, **meta_info_option(cfg.dataset, cfg.meta_info))
+    return replace(cfg.data, split=split).load()
 
 
 def _load_proxy(cfg: TrainConfig, val_dataset) -> ProxySet | None:

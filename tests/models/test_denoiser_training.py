@@ -147,7 +147,7 @@ def test_cli_trains_on_the_embedded_split(tmp_path, capsys):
     assert f"wrote {out}" in printed and "kept epoch" in printed and "validation SROCC" in printed
     model = load_denoiser(out, sigma=0.2)
     assert model.hparams() == {"depth": 3, "channels": 8, "in_channels": 3}
-    assert model.config["dataset"] == "embedded" and len(model.config["history"]) == 2
+    assert model.config["data"]["dataset"] == "embedded" and len(model.config["history"]) == 2
     assert model.config["val_images_used"] == 8 and model.config["val_metric"] == "tinyiqa"
     assert model.config["base_metric"] is None  # validated through the metric, trained without it
     assert model.config["chosen_epoch"] in (1, 2) and "val_spread" in model.config["history"][0]
