@@ -1,0 +1,43 @@
+"""Committed claim runs (artifacts/claim/NAME/: rows.csv, run.json and the tables): every table is recomputed from
+the committed per-image rows alone and must equal the committed one, and the README's claim tables show those
+numbers, so a change to the statistics, or an edited table, is seen."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from msbiqa.experiments.claim import tables_from_record
+from msbiqa.experiments.evidence_tables import display
+
+ROOT = Path(__file__).parents[2]
+RECORDS = sorted(path.parent for path in (ROOT / "artifacts" / "claim").glob("*/run.json"))
+TABLES = ("main_table", "differences", "ablation", "ablation_effects", "cost")
+
+
+def test_the_readme_claim_has_a_committed_record():
+    assert RECORDS, "artifacts/claim/ holds no committed claim run"
+
+
+@pytest.fixture(scope="module", params=RECORDS, ids=lambda folder: folder.name)
+def record(request):
+    return request.param, tables_from_record(request.param)
+
+
+def test_every_table_is_recomputed_from_the_committed_rows(record):
+    folder, tables = record
+    for name in TABLES:
+        stored = pd.read_csv(folder / f"{name}.csv")
+        again = tables[name].reset_index(drop=True)
+        pd.testing.assert_frame_equal(again[stored.columns], stored, check_dtype=False, rtol=1e-9, obj=name)
+
+
+def test_the_readme_shows_the_committed_main_table(record):
+    folder, tables = record
+    readme = (ROOT / "README.md").read_text()
+    if f"artifacts/claim/{folder.name}" not in readme:
+        pytest.skip(f"the README does not show {folder.name}")
+    shown = display(tables["main_table"], ["split", "defence"], ["srocc", "plcc", "mean_delta", "fidelity_srocc"])
+    for row in shown.itertuples(index=False):
+        line = "| " + " | ".join(map(str, row)) + " |"
+        assert line in readme, f"README lacks {line}"
