@@ -38,7 +38,7 @@ class Compute:
 
     device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
     threads: int | None = setting(
-        None, "CPU threads of this process (default: torch's; 1 is fastest on a CPU shared with other jobs)"
+        None, "CPU threads of this process (not given: torch's own count); 1 is fastest on a CPU shared with other jobs"
     )
 
     def __post_init__(self):
