@@ -81,15 +81,17 @@ def add_options(parser, cls, *, skip=(), use_defaults: bool = True) -> None:
         parser.add_argument(meta.get("flag", "--" + field.name.replace("_", "-")), **options)
 
 
-def given(cls, args) -> dict:
+def given(cls, args, defaults=None) -> dict:
     """The options of dataclass `cls` that were given on the command line (not None), by field name; a nested
-    dataclass is given as its default with the given options of its own replaced."""
+    dataclass is given as its default (from `defaults`, the enclosing default, as `_settings` takes it) with the
+    given options of its own replaced."""
     out = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind = _base(hints[f.name])[0]
         if f.init and "help" in f.metadata and dataclasses.is_dataclass(kind):
-            out[f.name] = dataclasses.replace(_default(f), **given(kind, args))
+            default = getattr(defaults, f.name) if defaults is not None else _default(f)
+            out[f.name] = dataclasses.replace(default, **given(kind, args, default))
         elif f.init and getattr(args, f.name, None) is not None:
             out[f.name] = getattr(args, f.name)
     return out

@@ -47,3 +47,20 @@ def test_every_dataset_command_reads_a_pyiqa_meta_info_file(command, tmp_path, m
 def test_meta_info_goes_with_the_pyiqa_dataset_only(options, message, capsys):
     assert main(["compare", *options]) == 2
     assert f"msbiqa compare: error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("use_defaults", [True, False])
+def test_nested_settings_keep_their_enclosing_defaults(use_defaults):
+    """compare nests Certification, which nests Bounds; compare's own default n (500) holds whether or not the
+    options carry their defaults, and a given option replaces only itself."""
+    import argparse
+
+    from msbiqa.cli.options import add_options, from_args
+    from msbiqa.experiments.comparison import SKIPPED, Comparison
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Comparison, skip=SKIPPED, use_defaults=use_defaults)
+    config = from_args(Comparison, parser.parse_args([]))
+    assert config.run.bounds.n == 500 and config.run.sigmas == [0.06, 0.12, 0.25]
+    config = from_args(Comparison, parser.parse_args(["--alpha", "0.01"]))
+    assert (config.run.bounds.n, config.run.bounds.alpha) == (500, 0.01)
