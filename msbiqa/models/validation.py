@@ -22,7 +22,7 @@ from torch import nn
 
 from msbiqa.data.images import psnr
 from msbiqa.data.subsets import spread
-from msbiqa.smoothing.sampler import CPU_MAX_BATCH, finite_scores, score_batch
+from msbiqa.smoothing.sampler import CPU_MAX_BATCH, fill_noisy, finite_scores, score_batch
 from msbiqa.statistics.correlations import srocc
 from msbiqa.statistics.uncertainty import Bootstrap, bootstrap
 
@@ -90,10 +90,7 @@ class ProxyScores:
 def noisy_copies(image: torch.Tensor, index: int, *, sigma: float, draws: int, seed: int = SEED) -> torch.Tensor:
     """`draws` copies clamp01(image + xi) of one 3xHxW image, noise from a generator seeded with seed + index."""
     generator = torch.Generator().manual_seed(seed + index)
-    noise = torch.empty((draws, *image.shape))
-    for d in range(draws):  # one draw at a time, as the sampler draws: fewer draws are a prefix of more
-        noise[d].normal_(0.0, sigma, generator=generator)
-    return noise.add_(image).clamp_(0.0, 1.0)
+    return fill_noisy(torch.empty((draws, *image.shape)), image, sigma, generator)
 
 
 def _batches(proxy: ProxySet, sigma: float, draws: int, seed: int, size: int) -> Iterator[tuple[torch.Tensor, ...]]:

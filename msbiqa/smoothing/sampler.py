@@ -75,6 +75,14 @@ def auto_batch_size(score_fn: ScoreFn, image: torch.Tensor, n: int) -> int:
     return max(1, min(n, MAX_BATCH, int(0.5 * free / per_sample)))
 
 
+def fill_noisy(out: torch.Tensor, image: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """`out` (k x 3xHxW) filled with clamp01(image + xi), one draw from `generator` per copy in order: the noise of
+    a seeded stream does not depend on how it is batched, and fewer copies are a prefix of more."""
+    for i in range(len(out)):
+        out[i].normal_(0.0, sigma, generator=generator)
+    return out.add_(image).clamp_(0.0, 1.0)
+
+
 def iter_scores(
     score_fn: ScoreFn,
     image: torch.Tensor,
@@ -94,10 +102,7 @@ def iter_scores(
     with torch.inference_mode(), tqdm(total=n, unit="sample", desc=desc, disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
-            noisy = buffer[:b]
-            for i in range(b):  # one draw per sample keeps the stream independent of batch_size
-                noisy[i].normal_(0.0, sigma, generator=generator)
-            noisy.add_(image).clamp_(0.0, 1.0)
+            noisy = fill_noisy(buffer[:b], image, sigma, generator)
             scores = score_batch(score_fn, noisy)
             if scores.numel() != b:
                 raise ValueError(
