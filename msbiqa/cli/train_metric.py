@@ -11,6 +11,7 @@ from pathlib import Path
 
 from msbiqa.cli.options import add_options, from_args
 from msbiqa.data.source import DataSource
+from msbiqa.files import write_atomic
 
 
 def register(sub) -> None:
@@ -49,7 +50,7 @@ def run(args) -> int:
     if args.report:
         report = {k: v for k, v in record.items() if k != "history"}
         report.update(sha256=digest, baselines=score_baselines(args.baselines, splits["test"]))
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
         for name, corr in report["baselines"].items():
             print(f"  test {name}: " + ", ".join(f"{k} {v}" for k, v in corr.items()))
     return 0

@@ -207,7 +207,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
         "cpus": os.cpu_count(),
         "load_average_1_5_15_min": {"start": load_before, "end": os.getloadavg()},
     }
-    (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(out / "run.json", json.dumps(record, indent=2) + "\n")
     return tables
 
 

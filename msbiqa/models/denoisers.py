@@ -80,8 +80,8 @@ class Denoiser(nn.Module):
 
     @property
     def trained_through(self) -> str | None:
-        """The base metric this denoiser's training scored its outputs with (rank or target loss: it is then
-        specific to that metric), None when training never saw a metric (MSE only, or no training record)."""
+        """The base metric this denoiser's training scored its outputs with (a rank, target or consistency loss: it
+        is then specific to that metric), None when training never saw a metric (MSE only, or no training record)."""
         config = getattr(self, "config", None) or {}
         weights = config.get("weights") or {}
         if not LossWeights(**{k: float(weights.get(k) or 0) for k in LossWeights().to_dict()}).through_metric:
