@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from msbiqa.settings import setting
+from msbiqa.smoothing.validate import check_count
 
 
 def default_device(device=None) -> torch.device:
@@ -42,8 +43,8 @@ class Compute:
     )
 
     def __post_init__(self):
-        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 1):
-            raise ValueError(f"threads must be a whole number >= 1, got {self.threads!r}")
+        if self.threads is not None:
+            check_count(self.threads, name="threads")
 
     def apply(self) -> torch.device:
         """Set torch's CPU threads (when given) and return the device, checked to exist here."""

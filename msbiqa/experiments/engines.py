@@ -20,6 +20,7 @@ import torch
 
 from msbiqa.devices import default_device
 from msbiqa.settings import setting
+from msbiqa.smoothing.validate import check_count
 
 ENGINES = ("local", "ray")
 
@@ -102,8 +103,7 @@ def check_ray_options(workers: int | None, cpus_per_worker: float, gpus_per_work
     may be None: as many as fit), shares of a CPU or GPU finite numbers > 0."""
     counts = {"shard_size": shard_size} | ({} if workers is None else {"workers": workers})
     for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a whole number >= 1, got {value!r}")
+        check_count(value, name=f"{name} (--{name.replace('_', '-')})")
     for name, value in {"cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a finite number > 0, got {value!r}")

@@ -74,7 +74,7 @@ def check_alpha(alpha: float, *, name: str = "alpha") -> float:
 def check_count(value, *, name: str) -> int:
     """A positive integer (Python or numpy), returned as int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= 1 (a positive integer), got {value!r}")
     return int(value)
 
 
