@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import png
 import torch
+import torch.nn.functional as F
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_PHOTO = "astronaut.png"
 MIN_SIDE = 16  # the smallest side a metric here scores (TinyIQA's); a metric that needs more says so itself
+
+
+def sample_photo(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The bundled photo resized to height x width: 1x3xHxW in [0, 1] on `device` (what benchmarks time)."""
+    photo = load_image(sample_photo_path())[None]
+    return F.interpolate(photo, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1).to(device)
 
 
 def sample_photo_path() -> Path:

@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from msbiqa.data.images import load_image, sample_photo_path
+from msbiqa.data.images import sample_photo
 from msbiqa.experiments.bench_allocator import run_allocator_bench
 from msbiqa.experiments.bench_allocator import summarize as summarize_allocator
 from msbiqa.files import write_atomic
@@ -104,12 +103,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(parts) > 2 or h < 8 or w < 8:
         raise ValueError(f"image size {text!r} must be S or HxW with sides >= 8 pixels")
     return h, w
-
-
-def bench_image(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """The bundled photo resized to height x width: 1x3xHxW in [0, 1] on `device`."""
-    photo = load_image(sample_photo_path())[None]
-    return F.interpolate(photo, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1).to(device)
 
 
 def naive_scores(defended: DefendedMetric, image: torch.Tensor, *, n: int, seed: int) -> torch.Tensor:
@@ -423,7 +416,7 @@ def _base_point(plan: BenchPlan, pair: Pair) -> list[dict]:
     """The naive loop and the batched path at each batch size, interleaved. Batched rows carry the ratio of
     time per sample and how far their scores and certificate lie from the naive fp32 ones (same samples)."""
     size, n = plan.sizes[0], plan.ns[0]
-    image = bench_image(*size, pair.device)
+    image = sample_photo(*size, pair.device)
     k = min(plan.naive_n or n, n)
     warm_naive = _timed(lambda: pair.naive(image, min(k, 3)), pair.device)[0]
     warm = [_timed(lambda b=b: pair.batched(image, n, b), pair.device)[0] for b in plan.batch_sizes]
@@ -459,7 +452,7 @@ def _sweeps(plan: BenchPlan, pair: Pair, base: dict) -> tuple[list[dict], list[d
     """Batched cost over the other n (first size) and the other sizes (first n): rows and linear fits."""
     size0, n0, b = plan.sizes[0], plan.ns[0], plan.batch_sizes[0]
     points = [(size0, n) for n in plan.ns[1:]] + [(size, n0) for size in plan.sizes[1:]]
-    images = {size: bench_image(*size, pair.device) for size, _ in points}
+    images = {size: sample_photo(*size, pair.device) for size, _ in points}
     warm = {p: _timed(lambda p=p: pair.batched(images[p[0]], p[1], b), pair.device)[0] for p in points}
     times: dict[tuple, list[float]] = {p: [] for p in points}
     for _ in range(plan.repeats):  # round-robin, so drifting machine load hits every point alike

@@ -20,6 +20,7 @@ import sys
 import time
 
 SETTINGS = ("default", "tuned")
+SEED = 0  # the noise of every child: both settings must score the same noisy copies
 
 
 def _cpu_seconds() -> tuple[float, float]:
@@ -32,18 +33,18 @@ def measure(spec: dict) -> list[dict]:
     import torch
 
     from msbiqa.allocator import tune_allocator
-    from msbiqa.experiments.bench import SEED, SIGMA, bench_image
-    from msbiqa.models.denoisers import load_denoiser
+    from msbiqa.data.images import sample_photo
+    from msbiqa.models.denoisers import DEFAULT_SIGMA, load_denoiser
     from msbiqa.models.metrics import load_metric
     from msbiqa.smoothing.defended import DefendedMetric
     from msbiqa.smoothing.sampler import auto_batch_size
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    defended = DefendedMetric(load_metric(device="cpu"), SIGMA, load_denoiser("dms-iqa", sigma=SIGMA))
+    defended = DefendedMetric(load_metric(device="cpu"), DEFAULT_SIGMA, load_denoiser("dms-iqa", sigma=DEFAULT_SIGMA))
     rows = []
     for (height, width), n in zip(spec["sizes"], spec["ns"]):
-        image = bench_image(height, width, torch.device("cpu"))
+        image = sample_photo(height, width)
         for batch in spec["batch_sizes"]:
             batch = batch or auto_batch_size(defended.score_noisy, image, n)
             defended.sample(image, min(n, batch), seed=SEED, batch_size=batch)  # warm-up: first-call costs

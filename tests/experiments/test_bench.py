@@ -10,7 +10,8 @@ import torch
 
 from msbiqa.allocator import glibc_version
 from msbiqa.cli import main
-from msbiqa.experiments.bench import BenchPlan, bench_image, fit_line, naive_scores, parse_size
+from msbiqa.data.images import sample_photo
+from msbiqa.experiments.bench import BenchPlan, fit_line, naive_scores, parse_size
 from msbiqa.smoothing.defended import DefendedMetric
 from msbiqa.smoothing.sampler import sample_scores
 
@@ -97,7 +98,7 @@ def test_allocator_comparison_runs_each_setting_in_its_own_process_at_each_size(
 
 
 def test_naive_loop_draws_the_samplers_noise():
-    image = bench_image(16, 20, torch.device("cpu"))
+    image = sample_photo(16, 20, torch.device("cpu"))
 
     def mean(x):
         return x.mean(dim=(1, 2, 3))
