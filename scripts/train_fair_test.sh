@@ -5,7 +5,7 @@
 # finished runs and resumes the others. Stop it with Ctrl-C (or kill its process group: kill -- -PGID).
 #
 #   bash scripts/train_fair_test.sh grid            # seed 0: stage 1 of both architectures, DMS (DnCNN, MSE),
-#                                                   # U-Net MSE and the objective grid G0..G6 on the U-Net
+#                                                   # U-Net MSE and the objective grid G0..G7 on the U-Net
 #   bash scripts/train_fair_test.sh seeds G2        # after the rule of section 3 chose G2: DMS-IQA and DnCNN
 #                                                   # with G2 for seeds 0-2, DMS and U-Net MSE for seeds 1-2
 #
@@ -22,7 +22,7 @@
 # FAIR_DRY=1 (print the runs' command lines instead of running them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?usage: train_fair_test.sh grid | seeds G0..G6}
+phase=${1:?usage: train_fair_test.sh grid | seeds G0..G7}
 out=${FAIR_OUT:-results/fair_test}
 epochs=${FAIR_EPOCHS:-8}
 python=${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
@@ -38,6 +38,7 @@ declare -A GRID=(  # section 3's grid: the objective's options on top of mse 1
   [G4]="--w-rank 76 --w-target 256 --rank-against clean"
   [G5]="--w-rank 76 --w-target 256 --rank-min-gap 5"
   [G6]="--w-rank 4 --w-target 256 --w-consistency 256"
+  [G7]="--w-rank 220 --w-target 256"  # added 2026-12-07: rank and target with equal shares (docs, section 3)
 )
 base="$python -m msbiqa train-denoiser --threads 1 --device cpu --sigma $sigma --batch-size 16 --crops-per-image 1 --amp $val"
 
@@ -67,7 +68,7 @@ case $phase in
     {
       stage2 0 dncnn "$out/seed0/dms-sigma$sigma.pt" dms
       stage2 0 unet "$out/seed0/unet-mse-sigma$sigma.pt" unet-mse
-      for g in G0 G1 G2 G3 G4 G5 G6; do
+      for g in G0 G1 G2 G3 G4 G5 G6 G7; do
         # shellcheck disable=SC2086  # the grid's options are words
         stage2 0 unet "$out/seed0/grid/$g-sigma$sigma.pt" dms-iqa ${GRID[$g]}
       done
@@ -76,8 +77,8 @@ case $phase in
       "--out $out/grid_proxy.csv; then apply the rule of section 3 and run: $0 seeds Gk"
     ;;
   seeds)
-    chosen=${2:?which grid point did the rule choose? (G0..G6)}
-    [[ -n ${GRID[$chosen]:-} ]] || { echo "unknown grid point $chosen; choose G0..G6" >&2; exit 2; }
+    chosen=${2:?which grid point did the rule choose? (G0..G7)}
+    [[ -n ${GRID[$chosen]:-} ]] || { echo "unknown grid point $chosen; choose G0..G7" >&2; exit 2; }
     for seed in 1 2; do for arch in unet dncnn; do stage1 $seed $arch; done; done | run
     {
       # seed 0's DMS-IQA is the chosen grid point's run (the same configuration would train the same weights)

@@ -23,7 +23,7 @@ def jobs(*args, **env):
 
 def test_grid_phase_trains_stage1_dms_unet_mse_and_the_grid(tmp_path):
     rc, lines, _ = jobs("grid", FAIR_OUT=str(tmp_path))
-    assert rc == 0 and len(lines) == 2 + 2 + 7
+    assert rc == 0 and len(lines) == 2 + 2 + 8
     stage1, stage2 = lines[:2], lines[2:]
     assert all("--epochs 8 --crop 48 --lr 1e-3 --select last" in line for line in stage1)
     assert all("--epochs 8 --crop 0 --lr 5e-4 --init" in line for line in stage2)
@@ -33,6 +33,8 @@ def test_grid_phase_trains_stage1_dms_unet_mse_and_the_grid(tmp_path):
     assert "--kind dms-iqa" in g5 and "--w-rank 76 --w-target 256 --rank-min-gap 5" in g5
     g6 = next(line for line in lines if "grid/G6-" in line)
     assert "--w-rank 4 --w-target 256 --w-consistency 256" in g6
+    g7 = next(line for line in lines if "grid/G7-" in line)
+    assert "--w-rank 220 --w-target 256" in g7 and "--rank-against" not in g7
 
 
 def test_seeds_phase_uses_the_chosen_objective(tmp_path):
