@@ -146,6 +146,20 @@ def best_epoch(history: list[dict], key: str = "val_srocc", tie: float = TIE) ->
     return int(history[int(np.flatnonzero(values >= best - tie)[0])]["epoch"])
 
 
+def budget_check(history: list[dict], chosen: int | None, key: str = "val_srocc") -> dict:
+    """Whether the budget was enough (docs/fair_test_rules.md, section 2): the kept epoch, the number of epochs,
+    best_is_last (the kept epoch is the last: possibly under-trained) and last3_range (max - min of `key` over the
+    last three epochs: how flat the curve ended)."""
+    values = [h[key] for h in history[-3:]]
+    last = int(history[-1]["epoch"]) if history else None
+    return {
+        "chosen_epoch": chosen,
+        "epochs": last,
+        "best_is_last": bool(history) and chosen == last,
+        "last3_range": float(np.ptp(values)) if values else float("nan"),
+    }
+
+
 def evaluate(
     denoiser: nn.Module | None,
     metric: nn.Module,

@@ -1,5 +1,5 @@
 """Figure helpers for the notebooks: save a figure, show images, draw a score histogram with its certificate, plot
-estimates with their bootstrap intervals."""
+estimates with their bootstrap intervals, draw training curves."""
 
 from __future__ import annotations
 
@@ -110,3 +110,23 @@ def plot_intervals(ax, table, statistic: str, x: str, hue: str | None = None, la
     if not numeric:
         ax.set_xticks(range(len(ticks)), [str(t) for t in ticks])
     return ax
+
+
+def plot_validation_curves(axes, histories: dict[str, list[dict]], chosen: dict[str, int | None]):
+    """Per-epoch validation SROCC (first axes) and normalised spread (second) of each labelled training history
+    (`val_srocc`, `val_spread` of each epoch), the kept epoch starred."""
+    for label, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        for ax, column in zip(axes, ["val_srocc", "val_spread"]):
+            values = [h[column] for h in history]
+            (line,) = ax.plot(epochs, values, marker="o", label=label)
+            if chosen.get(label) in epochs:
+                k = epochs.index(chosen[label])
+                ax.plot(epochs[k], values[k], marker="*", markersize=14, color=line.get_color(), linestyle="none")
+    axes[0].set(ylabel="validation SROCC (vs MOS)")
+    axes[1].set(ylabel="normalised spread (within / across SD)")
+    epochs = sorted({h["epoch"] for history in histories.values() for h in history})
+    for ax in axes:
+        ax.set(xlabel="epoch", xticks=epochs)
+    axes[0].legend(fontsize=8)
+    return axes
