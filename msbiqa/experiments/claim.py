@@ -68,6 +68,7 @@ from msbiqa.experiments.evidence_tables import (
 from msbiqa.files import write_atomic
 from msbiqa.models.denoisers import ABLATION, ARCHITECTURE_NAMES, LOSS_NAMES
 from msbiqa.models.metrics import MetricChoice
+from msbiqa.models.validation import budget_check
 from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import REPLICATE_NOTE, save_table
 from msbiqa.settings import setting
@@ -142,18 +143,19 @@ def _certify_split(config: Claim, split: str, out: Path, metric, engine, here) -
 
 
 def _denoising(run: Certification, metric, dataset, here, replicate: str) -> list[dict]:
-    """PSNR and score error of each denoised defence of `run` on its images (`denoising_quality`)."""
+    """PSNR and score error of each denoised defence of `run` on its images (`denoising_quality`), and how its
+    training ended (`budget_check` of the validation history stored with its weights)."""
     images = [dataset[i][0] for i in spread(len(dataset), run.images)]
     sigma = run.sigmas[0]
-    return [
-        {
-            "replicate": replicate,
-            "defence": d,
-            **denoising_quality(load_defence(d, metric, sigma, run.denoisers, device=here), images, seed=run.seed),
-        }
-        for d in run.defences
-        if d in DENOISED
-    ]
+    rows = []
+    for d in (d for d in run.defences if d in DENOISED):
+        defended = load_defence(d, metric, sigma, run.denoisers, device=here)
+        config = defended.denoiser.config
+        budget = budget_check(config.get("history") or [], config.get("chosen_epoch"))
+        rows.append(
+            {"replicate": replicate, "defence": d, **denoising_quality(defended, images, seed=run.seed), **budget}
+        )
+    return rows
 
 
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
@@ -371,5 +373,7 @@ def _captions(config: Claim, metric, boot: Bootstrap) -> dict[str, str]:
         "forward on a batch of 16 noisy images timed in this process.",
         "denoising": f"{setting_text}. PSNR (dB) against the clean image of one seeded noisy draw per image and of "
         "its denoised version, and the mean |metric(denoised) - metric(clean)| (what the target loss keeps small), "
-        "per replicate.",
+        "per replicate; from the weights file: the kept (best validated) epoch of the training epochs, whether it was "
+        "the last (possibly under-trained), the range of the last three epochs' validation SROCC and the validation "
+        "SROCC at the kept epoch (4 draws; empty for weights trained without validation).",
     }

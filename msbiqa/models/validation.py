@@ -148,15 +148,26 @@ def best_epoch(history: list[dict], key: str = "val_srocc", tie: float = TIE) ->
 
 def budget_check(history: list[dict], chosen: int | None, key: str = "val_srocc") -> dict:
     """Whether the budget was enough (docs/fair_test_rules.md, section 2): the kept epoch, the number of epochs,
-    best_is_last (the kept epoch is the last: possibly under-trained) and last3_range (max - min of `key` over the
-    last three epochs: how flat the curve ended)."""
-    values = [h[key] for h in history[-3:]]
+    best_is_last (the kept epoch is the last: possibly under-trained), last3_range (max - min of `key` over the
+    last three epochs: how flat the curve ended) and kept_KEY (`key` at the kept epoch). Empty for weights trained
+    without validation."""
     last = int(history[-1]["epoch"]) if history else None
+    validated = [h for h in history if key in h]
+    if not validated:
+        return {
+            "chosen_epoch": chosen,
+            "epochs": last,
+            "best_is_last": None,
+            "last3_range": np.nan,
+            f"kept_{key}": np.nan,
+        }
+    kept = [h[key] for h in validated if h["epoch"] == chosen]
     return {
         "chosen_epoch": chosen,
         "epochs": last,
-        "best_is_last": bool(history) and chosen == last,
-        "last3_range": float(np.ptp(values)) if values else float("nan"),
+        "best_is_last": chosen == last,
+        "last3_range": float(np.ptp([h[key] for h in validated[-3:]])),
+        f"kept_{key}": float(kept[0]) if kept else np.nan,
     }
 
 

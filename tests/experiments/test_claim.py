@@ -199,6 +199,8 @@ def test_training_replicates_end_to_end_resumable_and_from_stored_rows(tmp_path)
     assert set(diff["comparison"]) == {"dms-iqa - ms", "dms-iqa - dms"} and (diff["replicates"] == 2).all()
     assert {"srocc_decided", "norm_delta_decided"} <= set(diff.columns)
     assert set(tables["denoising"]["replicate"]) == {"shipped", str(seed1)}
+    trained = tables["denoising"].set_index(["replicate", "defence"]).loc[str(seed1)]
+    assert (trained["chosen_epoch"] == 1).all() and (trained["epochs"] == 1).all()  # from the weights' config
     text = (out / "differences_combined.md").read_text()
     assert "two-level" in text and "decided (normalised delta)" in text and "| replicates |" in text
     again = claim_tables(pd.read_csv(out / "rows.csv"), None, Bootstrap(resamples=50), bare_ms=_bare(out), n=20)

@@ -105,7 +105,9 @@ def test_weights_without_a_proxy_row_name_the_command_that_writes_it(grid):
 def test_budget_check_flags_a_last_epoch_best_and_measures_the_tail():
     check = budget_check(history([0.5, 0.6, 0.58, 0.62]), 4)
     assert check["best_is_last"] and check["epochs"] == 4 and check["last3_range"] == pytest.approx(0.04)
-    assert not budget_check(history([0.5, 0.6]), 2 - 1)["best_is_last"]
+    assert check["kept_val_srocc"] == 0.62 and not budget_check(history([0.5, 0.6]), 1)["best_is_last"]
+    unvalidated = budget_check([{"epoch": 1, "loss": 0.3}, {"epoch": 2, "loss": 0.2}], 2)
+    assert unvalidated["best_is_last"] is None and unvalidated["epochs"] == 2  # kept by design, not by validation
 
 
 def test_command_writes_table_figure_and_choice(grid, tmp_path, capsys):
