@@ -24,7 +24,7 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 # CPU batch rule, measured by `msbiqa bench`: batch 16 beat 64 (feature maps stay in cache). With the tuned
 # allocator (msbiqa.allocator), U-Net + TinyIQA, 1 thread, 2026-12-06, 2-core CPU, loaded machine: at 400x600
 # batches 4, 8, 16 took 246, 247, 244 ms per sample and 32 took 263; at 96 px 4 to 32 all took 10 ms. (With
-# glibc's default thresholds batch 4 was the slowest at 400x600: 527 vs 437 ms for 16.) README, Performance.
+# glibc's default thresholds batch 4 was the slowest at 400x600: 527 vs 437 ms for 16.) docs/performance.md.
 CPU_BATCH_BYTES = 32 << 20  # noisy-batch budget on CPU: 11 images at 400x600, 3 at 1024x768
 CPU_MAX_BATCH = 16
 MAX_BATCH = 1024

@@ -1,6 +1,6 @@
 """Committed claim runs (artifacts/claim/NAME/: rows.csv, run.json and the tables): every table is recomputed from
-the committed per-image rows alone and must equal the committed one, and the README's claim tables show those
-numbers, so a change to the statistics, or an edited table, is seen."""
+the committed per-image rows alone and must equal the committed one, and the claim tables of docs/claim.md show
+those numbers, so a change to the statistics, or an edited table, is seen."""
 
 from pathlib import Path
 
@@ -11,11 +11,12 @@ from msbiqa.experiments.claim import tables_from_record
 from msbiqa.experiments.evidence_tables import display
 
 ROOT = Path(__file__).parents[2]
+CLAIM_DOC = ROOT / "docs" / "claim.md"
 RECORDS = sorted(path.parent for path in (ROOT / "artifacts" / "claim").glob("*/run.json"))
 TABLES = ("main_table", "differences", "ablation", "ablation_effects", "cost")
 
 
-def test_the_readme_claim_has_a_committed_record():
+def test_the_documented_claim_has_a_committed_record():
     assert RECORDS, "artifacts/claim/ holds no committed claim run"
 
 
@@ -32,12 +33,12 @@ def test_every_table_is_recomputed_from_the_committed_rows(record):
         pd.testing.assert_frame_equal(again[stored.columns], stored, check_dtype=False, rtol=1e-9, obj=name)
 
 
-def test_the_readme_shows_the_committed_main_table(record):
+def test_docs_claim_shows_the_committed_main_table(record):
     folder, tables = record
-    readme = (ROOT / "README.md").read_text()
-    if f"artifacts/claim/{folder.name}" not in readme:
-        pytest.skip(f"the README does not show {folder.name}")
+    page = CLAIM_DOC.read_text()
+    if f"artifacts/claim/{folder.name}" not in page:
+        pytest.skip(f"docs/claim.md does not show {folder.name}")
     shown = display(tables["main_table"], ["split", "defence"], ["srocc", "plcc", "mean_delta", "fidelity_srocc"])
     for row in shown.itertuples(index=False):
         line = "| " + " | ".join(map(str, row)) + " |"
-        assert line in readme, f"README lacks {line}"
+        assert line in page, f"docs/claim.md lacks {line}"
