@@ -55,3 +55,25 @@ def test_train_metric_command_defaults_match_the_training_function():
     for name in ("epochs", "lr", "batch_size", "weight_decay", "crop", "plcc_weight", "seed", "threads"):
         assert getattr(args, name) == getattr(defaults, name), name
     assert args.dataset == "embedded" and args.func.__module__ == "msbiqa.cli.train_metric"
+
+
+def test_noise_trained_metric_sees_noise_and_is_chosen_by_the_smoothed_val_srocc(tmp_path):
+    import pytest
+
+    from msbiqa.models.metrics.training import selection_srocc
+    from msbiqa.models.validation import ProxySet
+
+    train, val = PhotoSet(PHOTOS[:3]), PhotoSet(PHOTOS[3:])
+    kwargs = dict(progress=False, dataset="blur-ladder")
+    clean = MetricTrainConfig(epochs=3, lr=3e-3, batch_size=8, seed=3, threads=1)
+    noisy = MetricTrainConfig(epochs=3, lr=3e-3, batch_size=8, seed=3, threads=1, noise_sigma=0.12)
+    _, plain = train_base_metric(train, val, clean, **kwargs)
+    metric, record = train_base_metric(train, val, noisy, out_path=tmp_path / "n.pt", **kwargs)
+    assert record["noise_sigma"] == 0.12 and "noise_sigma" not in plain  # the shipped recipe's record is unchanged
+    assert [h["train_mse"] for h in record["history"]] != [h["train_mse"] for h in plain["history"]]
+    chosen = record["history"][record["best_epoch"] - 1]["val_srocc"]
+    x_val, y_val = torch.stack([val[i][0] for i in range(len(val))]), torch.tensor(val.mos, dtype=torch.float32)
+    again = selection_srocc(metric.net, x_val, y_val, ProxySet.from_dataset(val), 0.12)
+    assert round(again, 4) == chosen and again != selection_srocc(metric.net, x_val, y_val, None, 0.0)
+    with pytest.raises(ValueError, match="noise_sigma must be >= 0"):
+        train_base_metric(train, val, MetricTrainConfig(epochs=1, noise_sigma=-0.1), **kwargs)
