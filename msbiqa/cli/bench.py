@@ -1,5 +1,5 @@
-"""`msbiqa bench`: certification speed, batched sampler vs a per-sample loop, its scaling in n and pixels, and the
-allocator's share (glibc default vs tuned malloc)."""
+"""`msbiqa bench`: certification speed, batched sampler vs a per-sample loop, its scaling in n and pixels, the
+allocator's share (glibc default vs tuned malloc), and what torch.compile buys (eager vs compiled)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ def register(sub) -> None:
         "batched, interleaved); the first model is swept over the other sizes and n. "
         "On CPU it also compares glibc's default malloc with msbiqa's tuned thresholds (--part allocator), each "
         "in fresh processes, at --allocator-size. "
-        "Writes bench.csv, scaling.csv, allocator.csv, bench.json and bench.md under --out. Defaults depend on "
-        "--device (and --quick): the cpu plan is shown, the cuda plan in parentheses.",
+        "--part compile times eager against torch.compile and other fusions on the shipped networks "
+        "(certification with each --compile-paths defence, the dms-iqa training step), interleaved, and compares "
+        "their scores and certificates. "
+        "Writes bench.csv, scaling.csv, allocator.csv, compile.csv, bench.json and bench.md under --out. "
+        "Defaults depend on --device (and --quick): the cpu plan is shown, the cuda plan in parentheses.",
     )
     add_options(p, BenchPlan, use_defaults=False)
     p.add_argument("--out", default="results/bench", help="output folder (default results/bench)")

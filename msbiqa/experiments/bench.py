@@ -91,6 +91,10 @@ MODELS: dict[str, Callable[[], tuple[str, nn.Module]]] = {
     "inception-resnet-v2": _inception_resnet_v2,
 }
 DENOISERS: dict[str, Callable[[], nn.Module | None]] = {"none": lambda: None, "dncnn": DnCNN, "unet": UNet}
+# The compile part (msbiqa.experiments.bench_compile): certification behind each defence (none = plain MS) and the
+# DMS-IQA training step; what it compares with eager (freezing: inference only; fused Adam: training only).
+COMPILE_PATHS = ("none", "dms", "dms-iqa", "train")
+COMPILE_VARIANTS = ("compile", "compile+freezing", "fused-adam", "compile+fused-adam")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -198,12 +202,13 @@ class BenchPlan:
         flag="--compile",
         metavar="MODE",
     )
-    threads: int | None = setting(None, "torch CPU threads (default: torch's)")
+    threads: int | None = setting(None, "torch CPU threads (default: torch's; the compile part: 1)")
     parts: list[str] = setting(
         ["speed", "allocator"],
-        "what to measure: speed (batched vs naive, scaling), allocator (glibc default vs tuned malloc, CPU only)",
+        "what to measure: speed (batched vs naive, scaling), allocator (glibc default vs tuned malloc, CPU only), "
+        "compile (eager vs torch.compile and other fusions on the shipped networks, certifying and training)",
         flag="--part",
-        choices=["speed", "allocator"],
+        choices=["speed", "allocator", "compile"],
     )
     allocator_sizes: list[tuple[int, int]] = setting(
         [(96, 96), (400, 600)],
@@ -215,6 +220,23 @@ class BenchPlan:
     allocator_ns: list[int] = setting(
         [64, 16], "noise samples per allocator measurement, one per size", flag="--allocator-n"
     )
+    compile_paths: list[str] = setting(
+        list(COMPILE_PATHS),
+        "paths of the compile part: certification with no denoiser (plain MS), dms or dms-iqa, and the dms-iqa "
+        "training step",
+        choices=COMPILE_PATHS,
+    )
+    compile_variants: list[str] = setting(
+        list(COMPILE_VARIANTS),
+        "what the compile part compares with eager, each where it applies (freezing: certification; fused-adam: "
+        "training); compile uses --compile MODE (default: default)",
+        choices=COMPILE_VARIANTS,
+    )
+    compile_size: tuple[int, int] = setting(
+        (96, 96), "image (and training crop) size of the compile part", parse=parse_size, metavar="S"
+    )
+    compile_n: int = setting(100, "noise samples per certification in the compile part")
+    train_batch: int = setting(16, "crops per training step in the compile part")
     cert_tol: float = 0.1  # certificate vs fp32 reference: ok within cert_tol x score spread or BF16_REL_TOL x |score|
 
     def check(self) -> BenchPlan:
@@ -223,6 +245,8 @@ class BenchPlan:
             raise ValueError(
                 f"unknown model/denoiser {unknown}; models: {sorted(MODELS)}, denoisers: {sorted(DENOISERS)}"
             )
+        if self.compile_n < 1 or self.train_batch < 2:
+            raise ValueError("--compile-n must be >= 1 and --train-batch >= 2 (the ranking loss needs pairs)")
         if len(self.allocator_sizes) != len(self.allocator_ns) or min(self.allocator_ns) < 1:
             raise ValueError("--allocator-n takes one positive n per --allocator-size")
         if not (self.sizes and self.ns and self.models and self.denoisers and self.batch_sizes) or self.repeats < 1:
@@ -231,7 +255,10 @@ class BenchPlan:
             raise ValueError("batch sizes and threads must be positive integers")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("--device cuda asked for, but torch sees no CUDA device")
-        for n in {*self.ns, min(self.naive_n or self.ns[0], self.ns[0])}:
+        ns = {*self.ns, min(self.naive_n or self.ns[0], self.ns[0])}
+        if "compile" in self.parts and any(p != "train" for p in self.compile_paths):
+            ns.add(self.compile_n)
+        for n in ns:
             order_statistic_ranks(n, SIGMA, EPS, ALPHA)  # every n, the naive one too, must certify
         return self
 
@@ -294,6 +321,11 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def load_avg() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages: other jobs sharing it inflate wall times."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def environment(device: torch.device) -> dict:
     """Where the numbers come from: device name, torch version, threads and the machine's load."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
@@ -303,7 +335,7 @@ def environment(device: torch.device) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "load_avg": load_avg(),
         "sigma": SIGMA,
         "eps": EPS,
         "alpha": ALPHA,
@@ -320,7 +352,7 @@ def run_benchmark(plan: BenchPlan, on_update: Callable[[dict], None] | None = No
     torch.set_num_threads(plan.threads or threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    result = {"env": environment(device), "rows": [], "scaling": [], "skipped": [], "allocator": []}
+    result = {"env": environment(device), "rows": [], "scaling": [], "skipped": [], "allocator": [], "compile": []}
     try:
         if "speed" in plan.parts:
             _speed(plan, device, result, on_update)
@@ -330,6 +362,8 @@ def run_benchmark(plan: BenchPlan, on_update: Callable[[dict], None] | None = No
         _allocator(plan, device, result)
         if on_update:
             on_update(result)
+    if "compile" in plan.parts:
+        _compile(plan, device, result, on_update)
     return result
 
 
@@ -359,7 +393,7 @@ def _speed(plan: BenchPlan, device: torch.device, result: dict, on_update) -> No
                 rows, fits = _sweeps(plan, pair, base[1])
                 result["rows"] += rows
                 result["scaling"] += fits
-            result["env"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+            result["env"]["load_avg_end"] = load_avg()
             if on_update:
                 on_update(result)
 
@@ -373,7 +407,37 @@ def _allocator(plan: BenchPlan, device: torch.device, result: dict) -> None:
         plan.allocator_sizes, plan.allocator_ns, plan.batch_sizes[:1], plan.repeats, plan.threads
     )
     result["allocator"] = summarize_allocator(rows)
-    result["env"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["env"]["load_avg_end"] = load_avg()
+
+
+def _compile(plan: BenchPlan, device: torch.device, result: dict, on_update) -> None:
+    """Eager vs torch.compile and other fusions (`bench_compile`), plan.threads or 1 torch thread."""
+    from msbiqa.experiments.bench_compile import run_compile_bench, verdicts
+
+    def update(rows: list[dict]) -> None:
+        result["compile"] = rows
+        result["compile_verdicts"] = verdicts(rows)
+        result["env"]["load_avg_end"] = load_avg()
+        if on_update:
+            on_update(result)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(plan.threads or 1)
+    result["env"]["compile_threads"] = torch.get_num_threads()
+    try:
+        run_compile_bench(
+            plan.compile_paths,
+            plan.compile_variants,
+            plan.compile_size,
+            plan.compile_n,
+            plan.train_batch,
+            plan.repeats,
+            mode=plan.compile_mode or "default",
+            device=device,
+            on_update=update,
+        )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _row(
@@ -526,6 +590,25 @@ ALLOCATOR_COLUMNS = {
     "same_scores": ("same scores", "{}"),
 }
 
+COMPILE_COLUMNS = {
+    "path": ("path", "{}"),
+    "defence": ("defence", "{}"),
+    "denoiser": ("denoiser", "{}"),
+    "size": ("size", "{}"),
+    "n": ("n / batch", "{}"),
+    "variant": ("variant", "{}"),
+    "unit": ("per", "{}"),
+    "ms_per_unit": ("ms", "{:.2f}"),
+    "ratio": ("x eager", "{:.2f}"),
+    "compile_s": ("compile s", "{:.1f}"),
+    "compared": ("compared", "{}"),
+    "max_diff": ("max|diff|", "{:.2g}"),
+    "cert_diff": ("|dcert|", "{:.2g}"),
+    "identical": ("identical", "{}"),
+    "equal": ("equal", "{}"),
+    "keep": ("keep", "{}"),
+}
+
 
 def markdown(rows: list[dict], columns: dict) -> str:
     """`rows` as a Markdown table with `columns`' headers and formats (lists as comma-separated 3-digit numbers)."""
@@ -565,17 +648,37 @@ def report(result: dict) -> str:
             "",
             markdown(result["allocator"], ALLOCATOR_COLUMNS),
         ]
+    if result.get("compile"):
+        from msbiqa.experiments.bench_compile import FLOAT_RTOL, KEEP_RATIO
+
+        parts += [
+            "",
+            f"Eager vs torch.compile (inductor) and other fusions, {env.get('compile_threads')} torch thread(s), "
+            "interleaved, median of the repeats; ms per noise sample (certify: sample + certificate) or per "
+            "training step; compile s = warm-up minus a timed call (inductor cache emptied per path); max|diff| "
+            "and |dcert| against eager (same noise, same starting weights); equal = within float tolerance "
+            f"({FLOAT_RTOL:g} x the largest |score| or |loss|); keep = at least {KEEP_RATIO}x eager and equal:",
+            "",
+            markdown(result["compile"], COMPILE_COLUMNS),
+            "",
+            *result.get("compile_verdicts", []),
+        ]
     parts += [f"skipped {s}" for s in result["skipped"]]
     return "\n".join(parts) + "\n"
 
 
 def write_results(result: dict, out: str | Path) -> list[Path]:
-    """bench.csv (timing rows), scaling.csv (fits), allocator.csv, bench.json (everything) and bench.md under
-    `out`."""
+    """bench.csv (timing rows), scaling.csv (fits), allocator.csv, compile.csv, bench.json (everything) and bench.md
+    under `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in result["env"].items() if k in ("device_name", "torch", "threads")}
-    tables = {"bench.csv": result["rows"], "scaling.csv": result["scaling"], "allocator.csv": result["allocator"]}
+    tables = {
+        "bench.csv": result["rows"],
+        "scaling.csv": result["scaling"],
+        "allocator.csv": result["allocator"],
+        "compile.csv": result.get("compile", []),
+    }
     paths = [out / name for name in tables] + [out / "bench.json", out / "bench.md"]
     for path, rows in zip(paths, tables.values()):
         keys = list(dict.fromkeys(k for r in rows for k in r)) + list(env)
