@@ -11,7 +11,10 @@ for the embedded set) under every defence at one sigma, eps, n and alpha, with c
 * ablation: MS and {DnCNN, U-Net} x {MSE, MSE + rank + target}; ablation_effects: each factor's paired
   effect with the other held fixed (loss within each architecture, architecture within each loss);
 * cost: seconds per noise sample of each defence as a ratio to the bare metric forward timed in the same run;
-* denoising: PSNR of noisy and denoised images and the metric's score error, per denoiser.
+* denoising: PSNR of noisy and denoised images and the metric's score error, per denoiser, and how its training
+  ended (kept epoch, possibly under-trained);
+* verdict.md: the claim supported, contradicted or not decided per split, computed from the differences
+  (`msbiqa.report.verdict`, docs/fair_test_rules.md section 8).
 
 Training randomness: `--replicates` names one denoiser set per training seed ("shipped" or a folder of
 KIND-sigmaS.pt files). Each split is certified with each set; the defences without a denoiser (none, MS, binned
@@ -71,6 +74,7 @@ from msbiqa.models.metrics import MetricChoice
 from msbiqa.models.validation import budget_check
 from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import REPLICATE_NOTE, save_table
+from msbiqa.report.verdict import verdict_lines
 from msbiqa.settings import setting
 from msbiqa.statistics.uncertainty import Bootstrap
 
@@ -196,6 +200,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
         else:
             save_evidence(table, out, name, captions[name], keep(name))
     save_figure(claim_figure(tables), out, "claim")
+    write_atomic(out / "verdict.md", verdict_text(tables, captions["verdict"]))
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.base.metric),
@@ -262,6 +267,16 @@ def _evidence(rows: pd.DataFrame, metric, boot: Bootstrap, *, combined: bool) ->
             effects.append(diff)
         tables["ablation_effects"] = pd.concat(effects, ignore_index=True)
     return tables
+
+
+def verdict_text(tables: dict[str, pd.DataFrame], setting: str) -> str:
+    """verdict.md: the claim's verdict per split (`msbiqa.report.verdict`) from the differences combined over the
+    replicates (or of the one replicate), under the setting's caption."""
+    combined = "differences_combined" in tables
+    table = tables["differences_combined" if combined else "differences"]
+    basis = "combined over the training replicates" if combined else "of one training replicate"
+    head = f"Verdict (docs/fair_test_rules.md, section 8), from the paired differences {basis}: {setting}"
+    return head + "\n\n" + "\n".join(verdict_lines(table)) + "\n"
 
 
 def claim_figure(tables: dict[str, pd.DataFrame]):
@@ -369,6 +384,7 @@ def _captions(config: Claim, metric, boot: Bootstrap) -> dict[str, str]:
         captions[f"{name}_combined"] = caption(setting_text, f"{what} {REPLICATE_NOTE}.".strip())
     return {
         **captions,
+        "verdict": f"{setting_text}.",
         "cost": f"{setting_text}. Seconds per image / noise samples per image, and its ratio to the bare metric "
         "forward on a batch of 16 noisy images timed in this process.",
         "denoising": f"{setting_text}. PSNR (dB) against the clean image of one seeded noisy draw per image and of "

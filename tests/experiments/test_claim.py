@@ -119,6 +119,8 @@ def test_end_to_end(tmp_path):
     assert tables["main_table"]["srocc_photo_lo"].isna().all()  # KonIQ has no reference photos
     assert set(tables["denoising"]["defence"]) == {"dms", "dms-iqa", "dncnn-full", "unet-mse"}
     assert (tables["main_table"]["replicate"] == "shipped").all() and "main_table_combined" not in tables
+    verdict = (tmp_path / "out" / "verdict.md").read_text()
+    assert "of one training replicate" in verdict and verdict.count("\n- **") == 2  # one line per split
     for name in ("main_table", "differences", "ablation", "ablation_effects", "cost", "denoising"):
         text = (tmp_path / "out" / f"{name}.md").read_text()
         assert "sigma=0.12" in text and "|" in text
@@ -201,6 +203,7 @@ def test_training_replicates_end_to_end_resumable_and_from_stored_rows(tmp_path)
     assert set(tables["denoising"]["replicate"]) == {"shipped", str(seed1)}
     trained = tables["denoising"].set_index(["replicate", "defence"]).loc[str(seed1)]
     assert (trained["chosen_epoch"] == 1).all() and (trained["epochs"] == 1).all()  # from the weights' config
+    assert "combined over the training replicates" in (out / "verdict.md").read_text()
     text = (out / "differences_combined.md").read_text()
     assert "two-level" in text and "decided (normalised delta)" in text and "| replicates |" in text
     again = claim_tables(pd.read_csv(out / "rows.csv"), None, Bootstrap(resamples=50), bare_ms=_bare(out), n=20)

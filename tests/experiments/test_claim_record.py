@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from msbiqa.experiments.claim import tables_from_record
+from msbiqa.experiments.claim import tables_from_record, verdict_text
 from msbiqa.experiments.evidence_tables import display
 
 ROOT = Path(__file__).parents[2]
@@ -33,6 +33,17 @@ def test_every_table_is_recomputed_from_the_committed_rows(record):
         pd.testing.assert_frame_equal(again[stored.columns], stored, check_dtype=False, rtol=1e-9, obj=name)
 
 
+def verdict_of(tables) -> list[str]:
+    """The verdict lines the claim writes for these tables (its setting line aside)."""
+    return [line for line in verdict_text(tables, "").splitlines() if line.startswith("- **")]
+
+
+def test_the_committed_verdict_is_the_rows_verdict(record):
+    folder, tables = record
+    stored = [line for line in (folder / "verdict.md").read_text().splitlines() if line.startswith("- **")]
+    assert stored and stored == verdict_of(tables)
+
+
 def test_docs_claim_shows_the_committed_main_table(record):
     folder, tables = record
     page = CLAIM_DOC.read_text()
@@ -42,3 +53,5 @@ def test_docs_claim_shows_the_committed_main_table(record):
     for row in shown.itertuples(index=False):
         line = "| " + " | ".join(map(str, row)) + " |"
         assert line in page, f"docs/claim.md lacks {line}"
+    for line in verdict_of(tables):
+        assert line in page, f"docs/claim.md lacks the verdict line {line}"
