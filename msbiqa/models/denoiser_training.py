@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from msbiqa.data.source import DataSource
 from msbiqa.devices import default_device
-from msbiqa.files import write_atomic
+from msbiqa.files import FileLock, write_atomic
 from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import KINDS, LIMITS, Denoiser, build_denoiser, load_weights, save_denoiser
 from msbiqa.models.losses import RANK_REFERENCES, DenoiserObjective, LossWeights, gradient_shares
@@ -252,13 +252,24 @@ def train_denoiser(
     the chosen epoch and the gradient shares of the first and last batch).
 
     `checkpoint` (default: `out` + ".ckpt") is written after every epoch and resumed from when present;
-    it is removed once `out` is written. `stop_after` ends this call after that many epochs in total
-    (to split a long run); `metric` / `dataset` / `val_dataset` override the ones named in `cfg` (tests,
-    notebooks). The base metric is loaded for validation even when the objective never calls it.
+    it is removed once `out` is written. While this call runs it holds `checkpoint` + ".lock": a second run into
+    the same files is refused instead of overwriting the first one's epochs. `stop_after` ends this call after that
+    many epochs in total (to split a long run); `metric` / `dataset` / `val_dataset` override the ones named in
+    `cfg` (tests, notebooks). The base metric is loaded for validation even when the objective never calls it.
     """
-    device = default_device(device)
     if checkpoint is None and out is not None:
         checkpoint = Path(str(out) + ".ckpt")
+    if checkpoint is None:
+        return _train(cfg, out, None, device, metric, dataset, val_dataset, stop_after, progress)
+    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    busy = f"{checkpoint} is being trained by another run ({{owner}}); wait for it to finish or choose another --out"
+    with FileLock(Path(str(checkpoint) + ".lock"), busy):
+        return _train(cfg, out, checkpoint, device, metric, dataset, val_dataset, stop_after, progress)
+
+
+def _train(cfg, out, checkpoint, device, metric, dataset, val_dataset, stop_after, progress) -> TrainResult:
+    """`train_denoiser`'s work, with the checkpoint (if any) locked."""
+    device = default_device(device)
     w = LossWeights(**cfg.weights)
     if not (w.through_metric or cfg.validates):
         metric = None  # MSE-only training (DMS) without validation never calls the base metric

@@ -108,6 +108,18 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, photos):
         train_denoiser(tiny_train_config("dms", lr=1e-2), checkpoint=ckpt, dataset=photos, progress=False)
 
 
+def test_a_second_run_into_the_same_files_is_refused_while_the_first_holds_them(tmp_path, photos):
+    from msbiqa.files import FileLock
+
+    out = tmp_path / "run.pt"
+    with FileLock(tmp_path / "run.pt.ckpt.lock").acquire():  # as a running train_denoiser holds it
+        with pytest.raises(ValueError, match=r"run\.pt\.ckpt is being trained by another run \(pid \d+"):
+            train_denoiser(tiny_train_config("dms", epochs=1), out=out, dataset=photos, progress=False)
+    assert not out.exists()
+    train_denoiser(tiny_train_config("dms", epochs=1), out=out, dataset=photos, progress=False)
+    assert out.exists() and not (tmp_path / "run.pt.ckpt.lock").exists()  # released when the run ends
+
+
 def test_crop_larger_than_images(photos):
     with pytest.raises(ValueError, match="crop=64 is larger"):
         train_denoiser(tiny_train_config("dms", crop=64), dataset=photos, progress=False)
