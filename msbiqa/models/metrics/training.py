@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from msbiqa.models.metrics.tinyiqa import TinyIQA, TinyIQANet, save_checkpoint
+from msbiqa.models.metrics.learned import save_checkpoint
+from msbiqa.models.metrics.tinyiqa import TinyIQA, TinyIQANet
 from msbiqa.models.validation import ProxySet
 from msbiqa.settings import setting
 

@@ -2,33 +2,11 @@
 
 import hashlib
 
-import numpy as np
 import torch
-from support import PHOTOS, blurred, photo
+from support import PHOTOS, PhotoSet
 
 from msbiqa.models.metrics import load_metric
 from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
-
-
-class PhotoSet:
-    """A small labelled set: crops of real photos at 4 blur levels, MOS falling with the blur."""
-
-    title = "blur-ladder"
-
-    def __init__(self, names, size=40):
-        self.items, mos = [], []
-        for name in names:
-            x = photo(name, size)
-            for level, sigma in enumerate((0.0, 0.8, 1.6, 2.4)):
-                self.items.append(x[0] if sigma == 0 else blurred(x, sigma)[0])
-                mos.append(90.0 - 25 * level)
-        self.mos = np.asarray(mos)
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i], float(self.mos[i]), str(i)
 
 
 def test_training_is_seeded_bit_identical_and_learns(tmp_path):
