@@ -30,7 +30,8 @@ def test_train_metric_command_defaults_match_the_training_function():
 
     args = build_parser().parse_args(["train-metric"])
     defaults = MetricTrainConfig()
-    for name in ("epochs", "lr", "batch_size", "weight_decay", "crop", "plcc_weight", "seed", "threads"):
+    names = ("arch", "epochs", "lr", "batch_size", "weight_decay", "widths", "hidden", "crop", "plcc_weight", "seed")
+    for name in (*names, "threads"):
         assert getattr(args, name) == getattr(defaults, name), name
     assert args.dataset == "embedded" and args.func.__module__ == "msbiqa.cli.train_metric"
 
