@@ -1,17 +1,18 @@
 """ResIQA, the second learned base metric: in range at every size from its minimum, gradients to the input, saved
-and loaded exactly, untrusted files refused before building, training seeded bit-identical and learning."""
+and loaded exactly, untrusted files refused before building, training seeded bit-identical and learning, and the
+shipped file loading offline by name."""
 
 import hashlib
 import re
 
 import pytest
 import torch
-from support import PHOTOS, PhotoSet, photo
+from support import PHOTOS, PhotoSet, blurred, noised, photo
 
 from msbiqa.models.metrics import MissingWeightsError, load_metric
 from msbiqa.models.metrics.base import WeightsMismatchError
 from msbiqa.models.metrics.learned import checkpoint, save_checkpoint
-from msbiqa.models.metrics.resiqa import ResIQA, ResIQANet, load_resiqa
+from msbiqa.models.metrics.resiqa import SPEC, ResIQA, ResIQANet, load_resiqa
 from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
 
 
@@ -116,3 +117,24 @@ def test_training_is_seeded_bit_identical_and_learns(tmp_path):
     x = torch.stack([val[i][0] for i in range(len(val))])
     with torch.inference_mode():
         torch.testing.assert_close(loaded(x), metric(x))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_metric("resiqa", device="cpu")
+
+
+def test_shipped_weights_load_offline_by_name_and_record_their_training(shipped):
+    assert SPEC.shipped_path().stat().st_size < 2**20
+    assert isinstance(shipped, ResIQA) and shipped.name == "resiqa" and shipped.min_side == 32
+    cfg = shipped.config
+    assert cfg["arch"] == "resiqa" and cfg["dataset"] == "embedded" and cfg["best_epoch"] <= cfg["epochs"]
+    assert cfg["val"]["srocc"] > 0.5 and cfg["test"]["srocc"] > 0.5
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_shipped_weights_rank_pristine_above_degraded(shipped, name):
+    x = photo(name, 96)
+    with torch.inference_mode():
+        clean, blur, noise = shipped(torch.cat([x, blurred(x, 3.0), noised(x, 0.2)])).tolist()
+    assert clean > blur + 5 and clean > noise + 5, (clean, blur, noise)
