@@ -108,6 +108,28 @@ def noised(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
     return (x + std * torch.randn(x.shape, generator=g)).clamp(0, 1)
 
 
+class PhotoSet:
+    """A small labelled set for training base metrics: crops of real photos at 4 blur levels, MOS falling with
+    the blur."""
+
+    title = "blur-ladder"
+
+    def __init__(self, names, size=40):
+        self.items, mos = [], []
+        for name in names:
+            x = photo(name, size)
+            for level, sigma in enumerate((0.0, 0.8, 1.6, 2.4)):
+                self.items.append(x[0] if sigma == 0 else blurred(x, sigma)[0])
+                mos.append(90.0 - 25 * level)
+        self.mos = np.asarray(mos)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i], float(self.mos[i]), str(i)
+
+
 def tiny_train_config(kind, **kw):
     """A TrainConfig for seconds-long denoiser training on 32 px crops (a small network of `kind`), without
     validation unless asked for (val_split=...)."""

@@ -1,4 +1,5 @@
-"""`msbiqa train-metric`: train the default base metric (TinyIQA) and write its weights file.
+"""`msbiqa train-metric`: train a base metric of this project (TinyIQA, the default, or ResIQA with `--arch
+resiqa`) and write its weights file.
 
 The defaults reproduce the shipped msbiqa/weights/tinyiqa.pt bit for bit (same torch build, CPU).
 """
@@ -17,9 +18,9 @@ from msbiqa.files import write_atomic
 def register(sub) -> None:
     from msbiqa.models.metrics.training import MetricTrainConfig
 
-    p = sub.add_parser("train-metric", help="train the default base metric TinyIQA on a dataset's train split")
+    p = sub.add_parser("train-metric", help="train a base metric (TinyIQA or ResIQA) on a dataset's train split")
     add_options(p, DataSource, skip=("split",))  # trains on train, selects on val, reports test
-    p.add_argument("--out", default="tinyiqa.pt", help="weights file to write (default: ./tinyiqa.pt)")
+    p.add_argument("--out", default=None, help="weights file to write (default: ./ARCH.pt, e.g. ./tinyiqa.pt)")
     p.add_argument("--report", default=None, help="also write a JSON report: record, runtime, sha256, baselines")
     p.add_argument(
         "--baselines", nargs="*", default=["pyiqa:piqe", "brisque"], help="metrics scored on test for the report"
@@ -32,6 +33,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
 
+    out = args.out or f"{args.arch}.pt"
     splits = {s: from_args(DataSource, args, split=s).load() for s in ("train", "val", "test")}
     _, record = train_base_metric(
         splits["train"],
@@ -40,11 +42,11 @@ def run(args) -> int:
         test_ds=splits["test"],
         dataset=args.dataset,
         recipe=dataset_recipe(splits["train"]),
-        out_path=args.out,
+        out_path=out,
         progress=not args.quiet,
     )
-    digest = hashlib.sha256(Path(args.out).read_bytes()).hexdigest()
-    print(f"wrote {args.out} (sha256 {digest}) in {record['runtime_s']} s; best epoch {record['best_epoch']}")
+    digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
+    print(f"wrote {out} (sha256 {digest}) in {record['runtime_s']} s; best epoch {record['best_epoch']}")
     for split in ("val", "test"):
         print(f"  {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in record[split].items()))
     if args.report:

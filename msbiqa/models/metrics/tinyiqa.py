@@ -12,8 +12,6 @@ enough for hundreds of noisy copies per image on a CPU, and differentiable, so i
 
 from __future__ import annotations
 
-import io
-from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -21,19 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from msbiqa.devices import default_device
-from msbiqa.models.metrics.base import (
-    IQAMetric,
-    MissingWeightsError,
-    WeightsMismatchError,
-    check_fields,
-    check_sizes,
-    load_tensors,
-)
+from msbiqa.models.metrics.learned import LearnedMetric, WeightsSpec, load_weights
 
-FORMAT = "msbiqa-tinyiqa"
-DEFAULT_WEIGHTS = "tinyiqa.pt"
 MEAN, STD = 0.45, 0.225  # fixed input normalisation of [0, 1] images
 ARCH_LIMITS = {"widths": (1, 512, 8), "hidden": (1, 1024)}  # what a weights file may ask for; (16, 32, 32, 64) ships
+SPEC = WeightsSpec("TinyIQA", "msbiqa-tinyiqa", "tinyiqa.pt", ARCH_LIMITS, "msbiqa train-metric")
 
 
 def gaussian_window(size: int, sigma: float) -> torch.Tensor:
@@ -70,6 +60,8 @@ def spatial_mean_var(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class TinyIQANet(nn.Module):
     """The network: Bx3xHxW in [0, 1] -> (B,) scores in (0, 100)."""
 
+    spec = SPEC
+
     def __init__(self, widths: tuple[int, ...] = (16, 32, 32, 64), hidden: int = 64):
         super().__init__()
         self.widths, self.hidden = tuple(widths), hidden
@@ -80,6 +72,11 @@ class TinyIQANet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.head = nn.Sequential(nn.Linear(2 * sum(self.widths), hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.register_buffer("window", gaussian_window(7, 7 / 6), persistent=False)
+
+    @property
+    def arch(self) -> dict:
+        """The sizes a weights file records (`TinyIQANet(**arch)` rebuilds the network)."""
+        return {"widths": list(self.widths), "hidden": self.hidden}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.cat([(x - MEAN) / STD, mscn(x, self.window)], dim=1).contiguous(memory_format=torch.channels_last)
@@ -94,56 +91,19 @@ class TinyIQANet(nn.Module):
             return 100.0 * torch.sigmoid(self.head(features.to(next(self.head.parameters()).dtype))).squeeze(1)
 
 
-class TinyIQA(IQAMetric):
+class TinyIQA(LearnedMetric):
     """TinyIQANet with trained weights as an IQAMetric; `config` records how the weights were made."""
 
     def __init__(self, net: TinyIQANet, config: dict | None = None):
         # three stride-2 stages: at 16 px the deepest statistics still pool a 2x2 map
-        super().__init__("tinyiqa", higher_is_better=True, score_range=(0.0, 100.0), min_side=16)
-        self.net = net.eval()
-        self.config = dict(config or {})
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def checkpoint(net: TinyIQANet, config: dict) -> dict:
-    """The weights file's content: format tag, architecture, parameters and the training record."""
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    arch = {"widths": list(net.widths), "hidden": net.hidden}
-    return {"format": FORMAT, "arch": arch, "state_dict": state, "config": config}
-
-
-def save_checkpoint(net: TinyIQANet, config: dict, path) -> None:
-    """Write the weights file byte-reproducibly: torch.save names its zip records after the file, so it
-    writes to memory first (records always named 'archive') and the bytes then go to `path`."""
-    buffer = io.BytesIO()
-    torch.save(checkpoint(net, config), buffer)
-    Path(path).write_bytes(buffer.getvalue())
+        super().__init__("tinyiqa", net, config, min_side=16)
 
 
 def default_weights_path() -> Path:
-    return Path(str(files("msbiqa") / "weights" / DEFAULT_WEIGHTS))
+    return SPEC.shipped_path()
 
 
 def load_tinyiqa(weights=None, device=None) -> TinyIQA:
     """TinyIQA from `weights` (a file written by `msbiqa train-metric`), by default the shipped file."""
-    path = Path(weights) if weights is not None else default_weights_path()
-    if not path.is_file():
-        hint = "reinstall msbiqa or run `msbiqa train-metric`" if weights is None else "check the path"
-        raise MissingWeightsError(f"TinyIQA weights file not found: {path} ({hint})")
-    ckpt = load_tensors(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise WeightsMismatchError(
-            f"{path} is not a TinyIQA weights file (no format tag {FORMAT!r}); make one with `msbiqa train-metric`"
-        )
-    fix = "make one with `msbiqa train-metric`"
-    check_fields(ckpt, {"arch": dict, "state_dict": dict, "config": dict}, path, fix)
-    check_sizes(ckpt["arch"], ARCH_LIMITS, path, fix)
-    try:
-        net = TinyIQANet(**ckpt["arch"])
-        net.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise WeightsMismatchError(f"{path} does not fit TinyIQA: {str(err).splitlines()[0]}") from None
-    metric = TinyIQA(net, ckpt.get("config"))
-    return metric.to(default_device(device))
+    net, config = load_weights(weights, SPEC, TinyIQANet)
+    return TinyIQA(net, config).to(default_device(device))

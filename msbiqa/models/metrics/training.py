@@ -1,4 +1,5 @@
-"""Train TinyIQA on a dataset's train split; pick the epoch on val; report val and test correlations.
+"""Train a base metric (TinyIQA or ResIQA) on a dataset's train split; pick the epoch on val; report val and
+test correlations.
 
 Plain supervised regression on clean images (MSE on MOS / 100, optionally plus a within-batch PLCC
 term), horizontal flips (and optional random crops), AdamW with a cosine learning-rate schedule.
@@ -23,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from msbiqa.models.metrics.tinyiqa import TinyIQA, TinyIQANet, save_checkpoint
+from msbiqa.models.metrics.learned import LearnedMetric, save_checkpoint
+from msbiqa.models.metrics.resiqa import ResIQA, ResIQANet
+from msbiqa.models.metrics.tinyiqa import TinyIQA, TinyIQANet
 from msbiqa.models.validation import ProxySet
 from msbiqa.settings import setting
 
@@ -60,16 +63,22 @@ def deterministic(threads: int):
         torch.use_deterministic_algorithms(saved[1])
 
 
+ARCHS = {"tinyiqa": (TinyIQANet, TinyIQA), "resiqa": (ResIQANet, ResIQA)}  # network and metric of each
+
+
 @dataclass
 class MetricTrainConfig:
-    """The recipe of a TinyIQA training run; the defaults reproduce the shipped weights file."""
+    """The recipe of a base-metric training run; the defaults reproduce the shipped TinyIQA weights file."""
 
+    arch: str = setting("tinyiqa", "network to train", choices=tuple(ARCHS))
     epochs: int = setting(30, "epochs")
     lr: float = setting(3e-3, "peak learning rate (cosine decay)")
     batch_size: int = setting(32, "images per batch")
     weight_decay: float = setting(1e-4, "AdamW weight decay")
-    widths: list[int] = setting([16, 32, 32, 64], "channels of the four conv stages")
-    hidden: int = setting(64, "width of the score head")
+    widths: list[int] | None = setting(
+        None, "channels of the conv stages (default: the network's, tinyiqa 16 32 32 64, resiqa 16 32 48 64)"
+    )
+    hidden: int | None = setting(None, "width of the score head (default: the network's, 64)")
     crop: int | None = setting(None, "random training crops of this side (default: whole images)")
     plcc_weight: float = setting(0.0, "weight of the within-batch PLCC loss term")
     noise_sigma: float = setting(
@@ -89,8 +98,8 @@ def train_base_metric(
     recipe: dict | None = None,
     out_path=None,
     progress: bool = True,
-) -> tuple[TinyIQA, dict]:
-    """Train TinyIQANet as `config` says; return the val-selected metric and its record (also saved to
+) -> tuple[LearnedMetric, dict]:
+    """Train the network `config.arch` as `config` says; return the val-selected metric and its record (also saved to
     `out_path` if given).
 
     The record holds the arguments, the dataset name and `recipe` (how it was built), the selected epoch and the
@@ -103,21 +112,25 @@ def train_base_metric(
     if not c.noise_sigma >= 0:
         raise ValueError(f"noise_sigma must be >= 0 (0 trains on clean images), got {c.noise_sigma}")
     epochs, lr, batch_size, weight_decay, crop, seed = c.epochs, c.lr, c.batch_size, c.weight_decay, c.crop, c.seed
-    widths, hidden, plcc_weight, threads = tuple(c.widths), c.hidden, c.plcc_weight, c.threads
+    plcc_weight, threads = c.plcc_weight, c.threads
+    if c.arch not in ARCHS:
+        raise ValueError(f"unknown network {c.arch!r}; choose one of {', '.join(ARCHS)}")
+    net_class, metric_class = ARCHS[c.arch]
+    sizes = {k: v for k, v in (("widths", c.widths), ("hidden", c.hidden)) if v is not None}
     start = time.perf_counter()
     with deterministic(threads):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         x_train, y_train = stack_split(train_ds)
         x_val, y_val = stack_split(val_ds)
-        net = TinyIQANet(tuple(widths), hidden)
+        net = net_class(**sizes)
         optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
         steps_per_epoch = -(-len(x_train) // batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
         proxy = ProxySet.from_dataset(val_ds) if c.noise_sigma else None
         best = (-np.inf, 0, None)
         history = []
-        bar = tqdm(range(1, epochs + 1), desc="train TinyIQA", unit="epoch", disable=not progress)
+        bar = tqdm(range(1, epochs + 1), desc=f"train {net.spec.title}", unit="epoch", disable=not progress)
         for epoch in bar:
             net.train()
             order = torch.randperm(len(x_train), generator=generator)
@@ -151,8 +164,8 @@ def train_base_metric(
             "lr": lr,
             "batch_size": batch_size,
             "weight_decay": weight_decay,
-            "widths": list(widths),
-            "hidden": hidden,
+            **({"arch": c.arch} if c.arch != "tinyiqa" else {}),  # absent: the shipped TinyIQA file stays the same
+            **net.arch,
             "crop": crop,
             "plcc_weight": plcc_weight,
             "seed": seed,
@@ -170,7 +183,7 @@ def train_base_metric(
     if out_path is not None:
         save_checkpoint(net, record, out_path)
     record["runtime_s"] = round(time.perf_counter() - start, 1)
-    return TinyIQA(net, record), record
+    return metric_class(net, record), record
 
 
 def selection_srocc(net, x_val: torch.Tensor, y_val: torch.Tensor, proxy, noise_sigma: float) -> float:

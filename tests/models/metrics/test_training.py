@@ -2,33 +2,11 @@
 
 import hashlib
 
-import numpy as np
 import torch
-from support import PHOTOS, blurred, photo
+from support import PHOTOS, PhotoSet
 
 from msbiqa.models.metrics import load_metric
 from msbiqa.models.metrics.training import MetricTrainConfig, train_base_metric
-
-
-class PhotoSet:
-    """A small labelled set: crops of real photos at 4 blur levels, MOS falling with the blur."""
-
-    title = "blur-ladder"
-
-    def __init__(self, names, size=40):
-        self.items, mos = [], []
-        for name in names:
-            x = photo(name, size)
-            for level, sigma in enumerate((0.0, 0.8, 1.6, 2.4)):
-                self.items.append(x[0] if sigma == 0 else blurred(x, sigma)[0])
-                mos.append(90.0 - 25 * level)
-        self.mos = np.asarray(mos)
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.items[i], float(self.mos[i]), str(i)
 
 
 def test_training_is_seeded_bit_identical_and_learns(tmp_path):
@@ -52,7 +30,8 @@ def test_train_metric_command_defaults_match_the_training_function():
 
     args = build_parser().parse_args(["train-metric"])
     defaults = MetricTrainConfig()
-    for name in ("epochs", "lr", "batch_size", "weight_decay", "crop", "plcc_weight", "seed", "threads"):
+    names = ("arch", "epochs", "lr", "batch_size", "weight_decay", "widths", "hidden", "crop", "plcc_weight", "seed")
+    for name in (*names, "threads"):
         assert getattr(args, name) == getattr(defaults, name), name
     assert args.dataset == "embedded" and args.func.__module__ == "msbiqa.cli.train_metric"
 
