@@ -152,6 +152,11 @@ def train_base_metric(
             if val_srocc > best[0]:
                 best = (val_srocc, epoch, copy.deepcopy(net.state_dict()))
             bar.set_postfix(mse=f"{total / len(x_train):.4f}", val_srocc=f"{val_srocc:.3f}", best=best[1])
+        if best[2] is None:
+            raise ValueError(
+                f"no epoch of {epochs} had a defined validation SROCC (NaN scores: the training diverged); lower --lr "
+                f"(was {lr:g}) or check the validation split's MOS"
+            )
         net.load_state_dict(best[2])
         net.eval()
         record = {

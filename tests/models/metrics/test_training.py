@@ -56,3 +56,13 @@ def test_noise_trained_metric_sees_noise_and_is_chosen_by_the_smoothed_val_srocc
     assert round(again, 4) == chosen and again != selection_srocc(metric.net, x_val, y_val, None, 0.0)
     with pytest.raises(ValueError, match="noise_sigma must be >= 0"):
         train_base_metric(train, val, MetricTrainConfig(epochs=1, noise_sigma=-0.1), **kwargs)
+
+
+def test_a_run_without_any_defined_val_srocc_says_it_diverged(monkeypatch):
+    import pytest
+
+    from msbiqa.models.metrics import training
+
+    monkeypatch.setattr(training, "selection_srocc", lambda *args: float("nan"))
+    with pytest.raises(ValueError, match=r"the training diverged\); lower --lr \(was 0.003\)"):
+        train_base_metric(PhotoSet(PHOTOS[:2]), PhotoSet(PHOTOS[2:3]), MetricTrainConfig(epochs=1), progress=False)
