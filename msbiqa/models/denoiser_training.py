@@ -236,6 +236,24 @@ def _candidates(kept: dict, history: list[dict], model) -> dict:
     return {e: state for e, state in kept.items() if values[e] >= floor}
 
 
+def same_run(stored: dict, current: dict, defaults: dict) -> bool:
+    """Whether a checkpoint's config describes the run `current` describes. A setting the checkpoint lacks (added to
+    TrainConfig after it was written) matches only at its default, so a code update never blocks a resume that
+    trains the same thing; any other difference, or a setting the current code lacks, does not match."""
+    if set(stored) - set(current):
+        return False
+    for key, value in current.items():
+        if key not in stored:
+            if value != defaults.get(key):
+                return False
+        elif isinstance(value, dict) and isinstance(stored[key], dict):
+            if not same_run(stored[key], value, defaults.get(key) if isinstance(defaults.get(key), dict) else {}):
+                return False
+        elif stored[key] != value:
+            return False
+    return True
+
+
 def train_denoiser(
     cfg: TrainConfig,
     *,
@@ -296,7 +314,7 @@ def _train(cfg, out, checkpoint, device, metric, dataset, val_dataset, stop_afte
     run = {"epoch": 0, "history": [], "seconds": 0.0, "val_seconds": 0.0, "kept": {}, "shares": {}}
     if checkpoint is not None and Path(checkpoint).is_file():
         state = load_tensors(checkpoint)
-        if state["config"] != cfg.to_dict():
+        if not same_run(state["config"], cfg.to_dict(), TrainConfig().to_dict()):
             raise ValueError(
                 f"checkpoint {checkpoint} was written by a different configuration; "
                 f"delete it or rerun with {state['config']}"

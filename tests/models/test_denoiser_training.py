@@ -120,6 +120,19 @@ def test_a_second_run_into_the_same_files_is_refused_while_the_first_holds_them(
     assert out.exists() and not (tmp_path / "run.pt.ckpt.lock").exists()  # released when the run ends
 
 
+def test_a_checkpoint_written_before_a_setting_existed_resumes_only_at_its_default():
+    from msbiqa.models.denoiser_training import TrainConfig, same_run
+
+    defaults = TrainConfig().to_dict()
+    current = tiny_train_config("dms").to_dict()
+    older = {k: v for k, v in current.items() if k != "w_consistency"}  # written before w_consistency existed
+    older["data"] = {k: v for k, v in current["data"].items() if k != "meta_info"}
+    assert same_run(current, current, defaults) and same_run(older, current, defaults)
+    assert not same_run(older, tiny_train_config("dms", w_consistency=1.0).to_dict(), defaults)
+    assert not same_run({**current, "removed": 1}, current, defaults)
+    assert not same_run({**current, "lr": 0.5}, current, defaults)
+
+
 def test_crop_larger_than_images(photos):
     with pytest.raises(ValueError, match="crop=64 is larger"):
         train_denoiser(tiny_train_config("dms", crop=64), dataset=photos, progress=False)
