@@ -8,6 +8,7 @@ Splits, by photo and by distortion family. Each reference photo belongs to one s
 and the families of HELD_OUT_FAMILIES are applied to test photos only, so no model trained on the set
 sees them:
     train, val   photos of that split: pristine crops and the in-distribution families
+    train-pristine, val-pristine, test-pristine   only the pristine crops of that split (a generic denoiser's data)
     test         test photos: pristine crops and the in-distribution families (new photos)
     test-ood     test photos: pristine crops and the held-out families (new photos, new distortions)
     all          every image
@@ -342,10 +343,15 @@ def _replace(tmp: Path, root: Path, size: int, force: bool) -> None:
             raise
 
 
+PRISTINE = "-pristine"  # SPLIT-pristine: that split's pristine crops only (what an off-the-shelf denoiser sees)
+
+
 def check_split(split: str) -> str:
-    """`split` must be one of SPLITS."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    """`split` must be one of SPLITS, or train, val or test with PRISTINE appended."""
+    base = split.removesuffix(PRISTINE)
+    if base not in SPLITS or (base != split and base in ("test-ood", "all")):
+        choices = ", ".join([*SPLITS, *(f"{s}{PRISTINE}" for s in ("train", "val", "test"))])
+        raise ValueError(f"split must be one of {choices}; got {split!r}")
     return split
 
 
@@ -353,18 +359,21 @@ def select(table: pd.DataFrame, split: str) -> pd.DataFrame:
     """The rows of labels.csv that make up `split` (see the module docstring), in file order."""
     if check_split(split) == "all":
         return table
-    keep = table["split"] == split
+    base = split.removesuffix(PRISTINE)
+    keep = table["split"] == base
     if split == "test-ood":
         keep |= (table["split"] == "test") & (table["distortion"] == "pristine")
+    if base != split:
+        keep &= table["family"] == "none"
     return table[keep]
 
 
 class EmbeddedIQA(IQADataset):
     """The embedded set as a dataset; builds it on first use (see build_embedded).
 
-    `split` is train, val, test, test-ood or all (see the module docstring). `table` holds every column of
-    labels.csv for the chosen split (ref, crop, family, distortion, level, param, split, ood, mos and the
-    raw FR scores), in dataset order.
+    `split` is train, val, test, test-ood, all or SPLIT-pristine (see the module docstring). `table` holds every
+    column of labels.csv for the chosen split (ref, crop, family, distortion, level, param, split, ood, mos and
+    the raw FR scores), in dataset order.
     """
 
     def __init__(

@@ -102,6 +102,17 @@ def test_an_unknown_split_names_the_choices(root):
         load_dataset("embedded", root=root, size=SIZE, split="ood")
 
 
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_a_pristine_split_holds_only_that_splits_pristine_crops(root, split):
+    ds = load_dataset("embedded", root=root, size=SIZE, split=f"{split}-pristine", progress=False)
+    whole = load_dataset("embedded", root=root, size=SIZE, split=split, progress=False).table
+    assert len(ds) == (whole["family"] == "none").sum() > 0
+    assert (ds.table["distortion"] == "pristine").all() and set(ds.table["ref"]) == set(whole["ref"])
+    for wrong in ("test-ood-pristine", "all-pristine", "pristine"):
+        with pytest.raises(ValueError, match="train-pristine, val-pristine, test-pristine"):
+            load_dataset("embedded", root=root, size=SIZE, split=wrong, progress=False)
+
+
 def test_labels_are_pristine_at_100_and_fall_with_the_level(root):
     table = pd.read_csv(root / emb.LABELS_FILE)
     pristine = table[table.distortion == "pristine"].set_index(["ref", "crop"])["mos"]
