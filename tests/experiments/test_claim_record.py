@@ -1,5 +1,5 @@
 """Committed claim runs (artifacts/claim/NAME/: rows.csv, run.json and the tables): every table is recomputed from
-the committed per-image rows alone and must equal the committed one, and the claim tables of docs/claim.md show
+the committed per-image rows alone and must equal the committed one, the claim tables of docs/claim.md and the README show
 those numbers, so a change to the statistics, or an edited table, is seen."""
 
 from pathlib import Path
@@ -55,3 +55,12 @@ def test_docs_claim_shows_the_committed_main_table(record):
         assert line in page, f"docs/claim.md lacks {line}"
     for line in verdict_of(tables):
         assert line in page, f"docs/claim.md lacks the verdict line {line}"
+
+
+def test_the_readme_shows_the_verdict_of_the_record_it_names(record):
+    folder, tables = record
+    readme = (ROOT / "README.md").read_text()
+    if f"artifacts/claim/{folder.name}" not in readme:
+        pytest.skip(f"the README does not name {folder.name}")
+    for line in verdict_of(tables):
+        assert line in readme, f"README lacks the verdict line {line}"
