@@ -1,6 +1,6 @@
 """Committed claim runs (artifacts/claim/NAME/: rows.csv, run.json and the tables): every table is recomputed from
-the committed per-image rows alone and must equal the committed one, the claim tables of docs/claim.md and the README show
-those numbers, so a change to the statistics, or an edited table, is seen."""
+the committed per-image rows alone and must equal the committed one, and docs/claim.md and the README show those
+numbers and the verdict, so a change to the statistics, or an edited table, is seen."""
 
 from pathlib import Path
 
