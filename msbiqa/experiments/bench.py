@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,15 @@ from torch import nn
 from msbiqa.data.images import sample_photo
 from msbiqa.experiments.bench_allocator import run_allocator_bench
 from msbiqa.experiments.bench_allocator import summarize as summarize_allocator
+from msbiqa.experiments.bench_common import ALPHA, EPS, SEED, SIGMA, timed
+from msbiqa.experiments.bench_compile import (
+    COMPILE_PATHS,
+    COMPILE_VARIANTS,
+    FLOAT_RTOL,
+    KEEP_RATIO,
+    run_compile_bench,
+    verdicts,
+)
 from msbiqa.files import write_atomic
 from msbiqa.models.denoisers import DnCNN, UNet
 from msbiqa.report.tables import to_markdown
@@ -42,7 +50,6 @@ from msbiqa.smoothing.certify import certificate_from_scores, order_statistic_ra
 from msbiqa.smoothing.defended import DefendedMetric
 from msbiqa.smoothing.sampler import auto_batch_size
 
-SIGMA, EPS, ALPHA, SEED = 0.12, 0.05, 0.001, 0  # the paper's public setting
 BF16_REL_TOL = 2.0**-6  # four bf16 units of rounding (2^-8) relative to the score's magnitude
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -91,10 +98,6 @@ MODELS: dict[str, Callable[[], tuple[str, nn.Module]]] = {
     "inception-resnet-v2": _inception_resnet_v2,
 }
 DENOISERS: dict[str, Callable[[], nn.Module | None]] = {"none": lambda: None, "dncnn": DnCNN, "unet": UNet}
-# The compile part (msbiqa.experiments.bench_compile): certification behind each defence (none = plain MS) and the
-# DMS-IQA training step; what it compares with eager (freezing: inference only; fused Adam: training only).
-COMPILE_PATHS = ("none", "dms", "dms-iqa", "train")
-COMPILE_VARIANTS = ("compile", "compile+freezing", "fused-adam", "compile+fused-adam")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -122,16 +125,6 @@ def naive_scores(defended: DefendedMetric, image: torch.Tensor, *, n: int, seed:
             noise = torch.empty_like(image).normal_(0.0, defended.sigma, generator=generator)
             scores.append(defended.score_noisy((image + noise).clamp(0.0, 1.0)).reshape(-1)[0].item())
     return torch.tensor(scores, dtype=torch.float32)
-
-
-def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, torch.Tensor]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start, out
 
 
 def _prepare(module: nn.Module | None, device: torch.device, compile_mode: str | None):
@@ -412,7 +405,6 @@ def _allocator(plan: BenchPlan, device: torch.device, result: dict) -> None:
 
 def _compile(plan: BenchPlan, device: torch.device, result: dict, on_update) -> None:
     """Eager vs torch.compile and other fusions (`bench_compile`), plan.threads or 1 torch thread."""
-    from msbiqa.experiments.bench_compile import run_compile_bench, verdicts
 
     def update(rows: list[dict]) -> None:
         result["compile"] = rows
@@ -482,14 +474,14 @@ def _base_point(plan: BenchPlan, pair: Pair) -> list[dict]:
     size, n = plan.sizes[0], plan.ns[0]
     image = sample_photo(*size, pair.device)
     k = min(plan.naive_n or n, n)
-    warm_naive = _timed(lambda: pair.naive(image, min(k, 3)), pair.device)[0]
-    warm = [_timed(lambda b=b: pair.batched(image, n, b), pair.device)[0] for b in plan.batch_sizes]
+    warm_naive = timed(lambda: pair.naive(image, min(k, 3)), pair.device)[0]
+    warm = [timed(lambda b=b: pair.batched(image, n, b), pair.device)[0] for b in plan.batch_sizes]
     t_naive, t_batched, scores = [], [[] for _ in plan.batch_sizes], [None] * len(plan.batch_sizes)
     for _ in range(plan.repeats):
-        dt, ref = _timed(lambda: pair.naive(image, k), pair.device)
+        dt, ref = timed(lambda: pair.naive(image, k), pair.device)
         t_naive.append(dt)
         for i, b in enumerate(plan.batch_sizes):
-            dt, scores[i] = _timed(lambda b=b: pair.batched(image, n, b), pair.device)
+            dt, scores[i] = timed(lambda b=b: pair.batched(image, n, b), pair.device)
             t_batched[i].append(dt)
     naive = _row(plan, pair, size, k, "naive", t_naive, warm_naive, 1)
     naive["ratio_vs_naive"] = 1.0
@@ -517,11 +509,11 @@ def _sweeps(plan: BenchPlan, pair: Pair, base: dict) -> tuple[list[dict], list[d
     size0, n0, b = plan.sizes[0], plan.ns[0], plan.batch_sizes[0]
     points = [(size0, n) for n in plan.ns[1:]] + [(size, n0) for size in plan.sizes[1:]]
     images = {size: sample_photo(*size, pair.device) for size, _ in points}
-    warm = {p: _timed(lambda p=p: pair.batched(images[p[0]], p[1], b), pair.device)[0] for p in points}
+    warm = {p: timed(lambda p=p: pair.batched(images[p[0]], p[1], b), pair.device)[0] for p in points}
     times: dict[tuple, list[float]] = {p: [] for p in points}
     for _ in range(plan.repeats):  # round-robin, so drifting machine load hits every point alike
         for p in points:
-            times[p].append(_timed(lambda p=p: pair.batched(images[p[0]], p[1], b), pair.device)[0])
+            times[p].append(timed(lambda p=p: pair.batched(images[p[0]], p[1], b), pair.device)[0])
     rows = [
         _row(plan, pair, size, n, "batched", times[(size, n)], warm[(size, n)], pair.batch(images[size], n, b))
         for size, n in points
@@ -649,8 +641,6 @@ def report(result: dict) -> str:
             markdown(result["allocator"], ALLOCATOR_COLUMNS),
         ]
     if result.get("compile"):
-        from msbiqa.experiments.bench_compile import FLOAT_RTOL, KEEP_RATIO
-
         parts += [
             "",
             f"Eager vs torch.compile (inductor) and other fusions, {env.get('compile_threads')} torch thread(s), "

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import torch
 
 from msbiqa.data.images import sample_photo
-from msbiqa.experiments.bench import ALPHA, COMPILE_PATHS, COMPILE_VARIANTS, EPS, SEED, SIGMA, _timed
+from msbiqa.experiments.bench_common import ALPHA, EPS, SEED, SIGMA, timed
 from msbiqa.models.denoiser_training import TrainConfig, _step
 from msbiqa.models.denoisers import ARCHITECTURE_NAMES, KINDS, load_denoiser
 from msbiqa.models.losses import DenoiserObjective, LossWeights
@@ -37,6 +37,10 @@ from msbiqa.models.metrics import load_metric
 from msbiqa.smoothing.certify import certificate_from_scores, order_statistic_ranks
 from msbiqa.smoothing.defended import DefendedMetric
 
+# certification behind each defence (none = plain MS) and the DMS-IQA training step; what each is compared with
+# eager as (freezing: inference only; fused Adam: training only)
+COMPILE_PATHS = ("none", "dms", "dms-iqa", "train")
+COMPILE_VARIANTS = ("compile", "compile+freezing", "fused-adam", "compile+fused-adam")
 KEEP_RATIO = 1.3  # the bar: a fusion is kept only when it is at least this much faster than eager
 FLOAT_RTOL = 1e-4  # equal within float tolerance: |difference| <= this x the largest |eager value|
 TRAIN_KIND = "dms-iqa"  # the training path trains this kind's denoiser with its objective
@@ -139,11 +143,11 @@ def interleaved(runs: dict[str, Callable[[], dict]], repeats: int, device: torch
     for name, run in runs.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the sampler's cost warning, fooled by the compile
-            seconds, first = _timed(run, device)
+            seconds, first = timed(run, device)
         out[name] = {"warmup_s": seconds, "times": [], "first": first}
     for _ in range(repeats):
         for name, run in runs.items():
-            out[name]["times"].append(_timed(run, device)[0])
+            out[name]["times"].append(timed(run, device)[0])
     return out
 
 
