@@ -9,7 +9,7 @@ import pkgutil
 import sys
 
 import msbiqa
-from msbiqa.experiments.engines import EngineError
+from msbiqa.experiments.engine_work import EngineError
 
 HELPERS = {"options"}  # modules of this package that are not subcommands
 

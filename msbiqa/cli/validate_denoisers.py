@@ -41,7 +41,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from msbiqa.data import load_dataset
-    from msbiqa.models.validation import ProxySet, validate_files
+    from msbiqa.experiments.proxy_runs import validate_files
+    from msbiqa.models.validation import ProxySet
 
     o = from_args(ProxyOptions, args)
     device = o.compute.apply()

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from msbiqa.data.subsets import spread
 from msbiqa.experiments.defences import DEFENCES, KNOWN, check_defences, load_defence
-from msbiqa.experiments.engines import Job, LocalEngine, Work
+from msbiqa.experiments.engine_work import Job, Work
+from msbiqa.experiments.engines import LocalEngine
 from msbiqa.experiments.resumable import ResultsFile
 from msbiqa.fingerprint import weights_digest
 from msbiqa.settings import setting

@@ -10,41 +10,16 @@ interrupted on either engine resumes the same way.
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from msbiqa.devices import default_device
+from msbiqa.experiments.engine_work import Work, check_ray_options
 from msbiqa.settings import setting
-from msbiqa.smoothing.validate import check_count
 
 ENGINES = ("local", "ray")
-
-Job = tuple[float, str, int]  # (sigma, defence, dataset index)
-
-
-class EngineError(RuntimeError):
-    """An engine cannot run as asked (Ray missing, cluster unreachable, resources it lacks); the message says
-    what to do."""
-
-
-@dataclass
-class Work:
-    """What an engine certifies.
-
-    `defended` maps (sigma, defence) to its defended metric, on the engine's first device; `certify(defended,
-    job, item, device)` returns the row of one job, with item = dataset[index]. A Ray worker runs `certify` in
-    another process: it must pickle (a module-level function or a partial of one).
-    """
-
-    dataset: Any
-    jobs: list[Job]
-    defended: dict
-    certify: Callable
 
 
 class LocalEngine:
@@ -96,17 +71,6 @@ class EngineOptions:
             gpus_per_worker=self.gpus_per_worker,
             shard_size=self.shard_size,
         )
-
-
-def check_ray_options(workers: int | None, cpus_per_worker: float, gpus_per_worker: float, shard_size: int) -> None:
-    """The one rule for the Ray options (Python and command line alike): counts are whole numbers >= 1 (workers
-    may be None: as many as fit), shares of a CPU or GPU finite numbers > 0."""
-    counts = {"shard_size": shard_size} | ({} if workers is None else {"workers": workers})
-    for name, value in counts.items():
-        check_count(value, name=f"{name} (--{name.replace('_', '-')})")
-    for name, value in {"cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} (--{name.replace('_', '-')}) must be a finite number > 0, got {value!r}")
 
 
 def make_engine(engine: str = "local", address: str | None = None, **options):

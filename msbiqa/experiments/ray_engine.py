@@ -24,7 +24,7 @@ import torch
 
 from msbiqa.console import plain
 from msbiqa.experiments import watchdog
-from msbiqa.experiments.engines import EngineError, Job, Work, check_ray_options
+from msbiqa.experiments.engine_work import EngineError, Job, Work, check_ray_options
 
 INSTALL = "pip install ray==2.60.0 (bash scripts/setup.sh installs it into .venv)"
 # Set before Ray is imported or started: no usage reporting, and an address that accepts TCP connections but is

@@ -13,7 +13,8 @@ from support import TinySet
 
 from msbiqa import DefendedMetric
 from msbiqa.cli import main
-from msbiqa.experiments.engines import EngineError, EngineOptions, LocalEngine, Work, make_engine
+from msbiqa.experiments.engine_work import EngineError, Work
+from msbiqa.experiments.engines import EngineOptions, LocalEngine, make_engine
 from msbiqa.experiments.ray_engine import cluster_address, import_ray, placement, shards
 
 HAS_RAY = importlib.util.find_spec("ray") is not None

@@ -17,7 +17,7 @@ from support import ItemSet
 from msbiqa import load_metric
 from msbiqa.experiments import certification
 from msbiqa.experiments.certification import Certification, certify_dataset
-from msbiqa.experiments.engines import EngineError
+from msbiqa.experiments.engine_work import EngineError
 from msbiqa.experiments.watchdog import family
 from msbiqa.smoothing.certify import Bounds
 
@@ -120,7 +120,7 @@ def test_the_device_follows_the_cluster_and_a_gpu_it_lacks_is_refused_up_front(c
 DRIVER = """
 import time
 import torch
-from msbiqa.experiments.engines import Work
+from msbiqa.experiments.engine_work import Work
 from msbiqa.experiments.ray_engine import RayEngine
 
 def certify(defended, job, item, device):
