@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Train the arms of the fair test (docs/fair_test_rules.md) at sigma 0.12 on the embedded set, two 1-thread
+# Train the arms of the fair test (docs/fair_test_rules.md) at sigma 0.12 (FAIR_SIGMA) on the embedded set, two 1-thread
 # CPU runs at a time. Every run validates each epoch on the val split (4 draws) and is resumable: a killed run
 # keeps its epoch checkpoints (OUT.ckpt), a finished one its weights file, and rerunning the same command skips
 # finished runs and resumes the others. Stop it with Ctrl-C (or kill its process group: kill -- -PGID).
 #
 #   bash scripts/train_fair_test.sh grid            # seed 0: stage 1 of both architectures, DMS (DnCNN, MSE),
 #                                                   # U-Net MSE and the objective grid G0..G7 on the U-Net
-#   bash scripts/train_fair_test.sh seeds G2        # after the rule of section 3 chose G2: DMS-IQA and DnCNN
-#                                                   # with G2 for seeds 0-2, DMS and U-Net MSE for seeds 1-2
+#   bash scripts/train_fair_test.sh seeds G3        # after the rule of section 3 chose G3: DMS-IQA and DnCNN
+#                                                   # with G3 for seeds 0-2, DMS and U-Net MSE for seeds 1-2
+# Beyond the paper (section 9), seeds 0-2 each:
+#   FAIR_SIGMA=0.25 bash scripts/train_fair_test.sh main G3   # stage 1, DMS and DMS-IQA at another sigma
+#   bash scripts/train_fair_test.sh generic         # DnCNN, MSE, on the train split's pristine crops only
+#   bash scripts/train_fair_test.sh resiqa G3       # DMS-IQA through ResIQA (seed{S}/resiqa/)
+#   bash scripts/train_fair_test.sh noisy-metric    # TinyIQA trained with noise at sigma (seed{S}/tinyiqa-noise*)
 #
 # Budget (section 2): stage 1 MSE on 48 px crops, 8 epochs, lr 1e-3, batch 16, one crop per image per epoch,
 # last epoch kept; stage 2 from stage 1 on whole 96 px images, 8 epochs, lr 5e-4, batch 16, best validated epoch
@@ -17,17 +22,20 @@
 # per-epoch validation (698 images x 4 draws) 56 s CPU for DnCNN-10/24, 33 s for the U-Net; the 32-draw proxy
 # (`msbiqa validate-denoisers`) 327 s CPU for DnCNN. Estimated on an idle machine: grid phase ~1.1 h, seeds phase
 # ~1.3 h (the pilot's step times: U-Net 0.18 s MSE / 0.36 s through TinyIQA, DnCNN 0.37 / 0.55 s, plus validation).
-# Environment: FAIR_OUT (output folder), FAIR_EPOCHS (both stages' epochs; only to try the script out),
+# Measured 2026-12-07 (loaded machine, two runs at a time): see docs/fair_test.md (stage 1 10-12 min, stage 2
+# 15-24 min per run, training plus validation).
+# Environment: FAIR_OUT (output folder), FAIR_SIGMA (default 0.12), FAIR_EPOCHS (both stages' epochs; only to
+# try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
 # FAIR_DRY=1 (print the runs' command lines instead of running them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?usage: train_fair_test.sh grid | seeds G0..G7}
+phase=${1:?usage: train_fair_test.sh grid | seeds G0..G7 | main G0..G7 | generic | resiqa G0..G7 | noisy-metric}
 out=${FAIR_OUT:-results/fair_test}
 epochs=${FAIR_EPOCHS:-8}
 python=${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 val=${FAIR_VAL_IMAGES:+--val-images $FAIR_VAL_IMAGES}
-sigma=0.12
+sigma=${FAIR_SIGMA:-0.12}
 export HF_HUB_OFFLINE=1
 
 declare -A GRID=(  # section 3's grid: the objective's options on top of mse 1
@@ -62,6 +70,12 @@ run() {  # the job lines on stdin, FAIR_JOBS at a time (FAIR_DRY=1: print them);
   if [[ -n ${FAIR_DRY:-} ]]; then cat; else xargs -d '\n' -P "${FAIR_JOBS:-2}" -I{} bash -c {}; fi
 }
 
+grid_point() {  # the grid point the rule chose (argument), checked
+  [[ -n $1 ]] || { echo "which grid point did the rule choose? (G0..G7: grid/choice.json)" >&2; exit 2; }
+  [[ -n ${GRID[$1]:-} ]] || { echo "unknown grid point $1; choose G0..G7" >&2; exit 2; }
+  echo "$1"
+}
+
 case $phase in
   grid)
     for arch in unet dncnn; do stage1 0 $arch; done | run
@@ -77,8 +91,7 @@ case $phase in
       "--out $out/grid_proxy.csv; then apply the rule of section 3 and run: $0 seeds Gk"
     ;;
   seeds)
-    chosen=${2:?which grid point did the rule choose? (G0..G7)}
-    [[ -n ${GRID[$chosen]:-} ]] || { echo "unknown grid point $chosen; choose G0..G7" >&2; exit 2; }
+    chosen=$(grid_point "${2:-}")
     for seed in 1 2; do for arch in unet dncnn; do stage1 $seed $arch; done; done | run
     {
       # seed 0's DMS-IQA is the chosen grid point's run (the same configuration would train the same weights)
@@ -94,5 +107,39 @@ case $phase in
       done
     } | run
     ;;
-  *) echo "unknown phase $phase; choose grid or seeds" >&2; exit 2 ;;
+  main)  # at FAIR_SIGMA: stage 1 and the main comparison's trained arms (DMS, DMS-IQA) for seeds 0-2
+    chosen=$(grid_point "${2:-}")
+    for seed in 0 1 2; do for arch in unet dncnn; do stage1 $seed $arch; done; done | run
+    for seed in 0 1 2; do
+      stage2 $seed dncnn "$out/seed$seed/dms-sigma$sigma.pt" dms
+      # shellcheck disable=SC2086
+      stage2 $seed unet "$out/seed$seed/dms-iqa-sigma$sigma.pt" dms-iqa ${GRID[$chosen]}
+    done | run
+    ;;
+  generic)  # the generic DMS: DnCNN, MSE, on the train split's pristine crops only (87 draws of each per epoch)
+    pristine="--split train-pristine --crops-per-image 87"  # a later --crops-per-image replaces base's
+    for seed in 0 1 2; do
+      job "$out/seed$seed/generic/stage1/dncnn-sigma$sigma.pt" --kind dms --seed $seed --epochs "$epochs" --crop 48 \
+        --lr 1e-3 --select last $pristine
+    done | run
+    for seed in 0 1 2; do
+      job "$out/seed$seed/generic/dms-sigma$sigma.pt" --kind dms --seed $seed --epochs "$epochs" --crop 0 --lr 5e-4 \
+        --init "$out/seed$seed/generic/stage1/dncnn-sigma$sigma.pt" $pristine
+    done | run
+    ;;
+  resiqa)  # DMS-IQA through the second metric, ResIQA, in each seed's resiqa/ folder (where the claim looks)
+    chosen=$(grid_point "${2:-}")
+    for seed in 0 1 2; do
+      # shellcheck disable=SC2086
+      stage2 $seed unet "$out/seed$seed/resiqa/dms-iqa-sigma$sigma.pt" dms-iqa ${GRID[$chosen]} --metric resiqa
+    done | run
+    ;;
+  noisy-metric)  # TinyIQA trained with Gaussian noise at FAIR_SIGMA (the shipped recipe otherwise), seeds 0-2
+    for seed in 0 1 2; do
+      file="$out/seed$seed/tinyiqa-noise$sigma.pt"
+      echo "[[ -f $file ]] || { mkdir -p $(dirname "$file") && $python -m msbiqa train-metric --noise-sigma $sigma" \
+        "--seed $seed --threads 1 --quiet --out $file --report $file.json > $file.log 2>&1 && echo done $file; }"
+    done | run
+    ;;
+  *) echo "unknown phase $phase; choose grid, seeds, main, generic, resiqa or noisy-metric" >&2; exit 2 ;;
 esac

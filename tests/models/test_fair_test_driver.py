@@ -51,3 +51,27 @@ def test_seeds_phase_uses_the_chosen_objective(tmp_path):
 def test_unknown_phase_or_grid_point(args):
     rc, _, err = jobs(*args)
     assert rc == 2 and "unknown" in err
+
+
+def test_main_phase_trains_the_main_arms_at_another_sigma(tmp_path):
+    rc, lines, _ = jobs("main", "G3", FAIR_OUT=str(tmp_path), FAIR_SIGMA="0.25")
+    assert rc == 0 and len(lines) == 3 * 2 + 3 * 2 and all("--sigma 0.25 " in line for line in lines)
+    iqa = [line for line in lines if "--kind dms-iqa" in line]
+    assert len(iqa) == 3 and all("--w-rank 4 --w-target 64" in line and "-sigma0.25.pt" in line for line in iqa)
+
+
+def test_generic_resiqa_and_noisy_metric_phases(tmp_path):
+    rc, generic, _ = jobs("generic", FAIR_OUT=str(tmp_path))
+    assert rc == 0 and len(generic) == 6
+    assert all("--split train-pristine --crops-per-image 87" in line and "/generic/" in line for line in generic)
+    assert all(f"--init {tmp_path}/seed{s}/generic/stage1/dncnn-sigma0.12.pt" in generic[3 + s] for s in range(3))
+    rc, resiqa, _ = jobs("resiqa", "G3", FAIR_OUT=str(tmp_path))
+    assert rc == 0 and all("--metric resiqa" in line and "/resiqa/dms-iqa-sigma0.12.pt" in line for line in resiqa)
+    rc, noisy, _ = jobs("noisy-metric", FAIR_OUT=str(tmp_path))
+    assert rc == 0 and all("train-metric --noise-sigma 0.12" in line for line in noisy) and len(noisy) == 3
+
+
+@pytest.mark.parametrize("args", [["main"], ["resiqa"], ["seeds"]])
+def test_a_phase_that_needs_the_chosen_point_asks_for_it(args):
+    rc, lines, err = jobs(*args)
+    assert rc == 2 and not lines and "which grid point did the rule choose" in err
