@@ -51,6 +51,7 @@ from msbiqa.experiments.defences import (
     DEFENCES,
     DENOISED,
     check_defences,
+    denoiser_file,
     denoising_quality,
     load_defence,
 )
@@ -162,6 +163,24 @@ def _denoising(run: Certification, metric, dataset, here, replicate: str) -> lis
     return rows
 
 
+def check_replicates(config: Claim, metric) -> None:
+    """Every replicate folder holds a weights file for every denoised defence, checked before any certification,
+    so that a missing seed is said at once, not after hours of the other seeds' work."""
+    sigma = config.run.sigmas[0]
+    missing = [
+        str(denoiser_file(folder, metric, d, sigma))
+        for folder in config.replicates
+        if folder != "shipped"
+        for d in config.run.defences
+        if d in DENOISED and not denoiser_file(folder, metric, d, sigma).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"the replicates lack {len(missing)} denoiser file(s): {', '.join(missing)}; train them "
+            "(scripts/train_fair_test.sh) or leave those defences out (--defences)"
+        )
+
+
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
     """Median milliseconds per image of the bare metric on a batch of noisy copies (the sampler's CPU batch), on
     the image's device."""
@@ -186,6 +205,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     out.mkdir(parents=True, exist_ok=True)
     start, load_before = time.perf_counter(), os.getloadavg()
     metric = config.base.load(device=here)
+    check_replicates(config, metric)
     done = [_certify_split(config, split, out, metric, engine, here) for split in config.splits]
     certify_seconds = time.perf_counter() - start
     rows = pd.concat([d["rows"] for d in done], ignore_index=True)

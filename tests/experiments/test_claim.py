@@ -154,6 +154,18 @@ def test_a_claim_without_a_comparison_is_refused_before_any_work(tmp_path, capsy
     assert "add dms-iqa and ms or dms" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def test_a_replicate_without_a_denoiser_file_is_refused_before_any_work(tmp_path):
+    from msbiqa.models.denoisers import shipped_path
+
+    seed1 = tmp_path / "seed1"
+    seed1.mkdir()
+    (seed1 / "dms-sigma0.12.pt").write_bytes(shipped_path("dms", 0.12).read_bytes())  # no dms-iqa file
+    config = tiny_claim(koniq_folder(tmp_path), ("none", "ms", "dms", "dms-iqa"), replicates=["shipped", str(seed1)])
+    with pytest.raises(FileNotFoundError, match=r"lack 1 denoiser file\(s\): .*seed1/dms-iqa-sigma0\.12\.pt; train"):
+        run_claim(config, tmp_path / "out")
+    assert not (tmp_path / "out" / "per_image_train.csv").exists()  # nothing was certified
+
+
 def test_replicates_replace_the_denoisers_option():
     import argparse
 
