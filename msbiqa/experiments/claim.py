@@ -50,8 +50,9 @@ from msbiqa.experiments.defences import (
     ABLATION_DEFENCES,
     DEFENCES,
     DENOISED,
+    REFERENCES,
     check_defences,
-    denoiser_file,
+    defence_file,
     denoising_quality,
     load_defence,
 )
@@ -168,11 +169,11 @@ def check_replicates(config: Claim, metric) -> None:
     so that a missing seed is said at once, not after hours of the other seeds' work."""
     sigma = config.run.sigmas[0]
     missing = [
-        str(denoiser_file(folder, metric, d, sigma))
+        str(defence_file(folder, metric, d, sigma))
         for folder in config.replicates
         if folder != "shipped"
         for d in config.run.defences
-        if d in DENOISED and not denoiser_file(folder, metric, d, sigma).is_file()
+        if d in DENOISED and not defence_file(folder, metric, d, sigma).is_file()
     ]
     if missing:
         raise FileNotFoundError(
@@ -271,7 +272,7 @@ def _evidence(rows: pd.DataFrame, metric, boot: Bootstrap, *, combined: bool) ->
     extra = [] if combined else ["replicate"]
     present = set(rows["defence"])
     every = summarise(rows, ["split", "defence", *extra], metric, boot)
-    tables = {"main_table": _rows_of(every, [d for d in DEFENCES if d in present])}
+    tables = {"main_table": _rows_of(every, [d for d in (*DEFENCES, *REFERENCES) if d in present])}
     tables["differences"] = differ(rows, PAIRS, metric, boot, by=["split", *extra])
     if set(ABLATION_ROWS) <= present:
         ablation = _rows_of(every, ABLATION_ROWS)

@@ -3,7 +3,9 @@
 none (the bare metric, nothing certified), MS (median smoothing, no denoiser), DMS (DnCNN trained with MSE),
 DMS-IQA (U-Net trained with MSE + rank + target through the metric) and binned RS (randomized smoothing of
 the binned score, the metric itself smoothed). The ablation adds the other two cells of architecture x loss:
-dncnn-full (DnCNN, MSE + rank + target) and unet-mse (U-Net, MSE), each a denoiser kind of the same name.
+dncnn-full (DnCNN, MSE + rank + target) and unet-mse (U-Net, MSE), each a denoiser kind of the same name. Beyond
+the paper, dms-generic is DMS through a generic denoiser: the dms kind trained on pristine crops only, read from
+a denoiser folder's generic/ subfolder (no shipped weights).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from msbiqa.smoothing.defended import DefendedMetric
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")  # the method's main table
 ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architecture x loss, one factor at a time
-KNOWN = DEFENCES + ABLATION_DEFENCES
+REFERENCES = ("dms-generic",)  # beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only)
+KNOWN = DEFENCES + ABLATION_DEFENCES + REFERENCES
+GENERIC = {"dms-generic": ("dms", "generic")}  # defence -> (denoiser kind, subfolder of a denoiser folder)
 DEFENCE_NAMES = {
     "none": "none",
     "ms": "MS",
@@ -28,8 +32,9 @@ DEFENCE_NAMES = {
     "binned-rs": "binned RS",
     "dncnn-full": "DnCNN, full loss",
     "unet-mse": "U-Net, MSE",
+    "dms-generic": "generic DMS",
 }
-DENOISED = ("dms", "dms-iqa", *ABLATION_DEFENCES)  # the defences whose name is also a denoiser kind
+DENOISED = ("dms", "dms-iqa", *ABLATION_DEFENCES, *REFERENCES)  # the defences through a denoiser
 
 
 def check_defences(defences) -> list[str]:
@@ -61,9 +66,21 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
     if denoiser is None:
         return None
     source = denoiser
+    if str(denoiser) in GENERIC and str(denoisers) == "shipped":
+        raise FileNotFoundError(
+            f"{denoiser} has no shipped weights: train it (scripts/train_fair_test.sh generic) and name the folders "
+            "that hold generic/ (claim --replicates, compare --denoisers)"
+        )
     if str(denoiser) in DENOISED and str(denoisers) != "shipped":
-        source = denoiser_file(denoisers, metric, str(denoiser), sigma)
+        source = defence_file(denoisers, metric, str(denoiser), sigma)
     return load_denoiser(source, sigma=sigma, device=device)
+
+
+def defence_file(folder: str | Path, metric, defence: str, sigma: float) -> Path:
+    """The weights file of a denoised defence in a denoiser folder: its kind's file (`denoiser_file`), for the
+    generic DMS in the folder's generic/ subfolder."""
+    kind, sub = GENERIC.get(defence, (defence, ""))
+    return denoiser_file(Path(folder) / sub, metric, kind, sigma)
 
 
 def metric_specific(kind: str) -> bool:

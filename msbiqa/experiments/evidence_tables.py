@@ -29,7 +29,9 @@ from msbiqa.statistics.uncertainty import Bootstrap
 
 # the statistics a Markdown table shows
 SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "norm_delta", "fidelity_srocc")
-PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"))  # the method's comparisons: DMS-IQA against MS and DMS
+# the method's comparisons, DMS-IQA against MS and DMS; beyond the paper, against DMS through a generic denoiser,
+# and what in-domain training gives DMS (DMS - generic DMS)
+PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"), ("dms-iqa", "dms-generic"), ("dms", "dms-generic"))
 
 
 def evidence_rows(per_image: pd.DataFrame, dataset, by: Sequence[str] = ("sigma",)) -> pd.DataFrame:

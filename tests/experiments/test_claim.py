@@ -166,6 +166,32 @@ def test_a_replicate_without_a_denoiser_file_is_refused_before_any_work(tmp_path
     assert not (tmp_path / "out" / "per_image_train.csv").exists()  # nothing was certified
 
 
+def test_the_generic_dms_is_certified_from_a_folders_generic_subfolder_and_compared(tmp_path):
+    from msbiqa.models.denoisers import shipped_path
+
+    folder = tmp_path / "seed0"
+    (folder / "generic").mkdir(parents=True)
+    for kind in ("dms", "dms-iqa"):
+        (folder / f"{kind}-sigma0.12.pt").write_bytes(shipped_path(kind, 0.12).read_bytes())
+    generic = folder / "generic" / "dms-sigma0.12.pt"  # another DnCNN: the shipped DMS weights, halved
+    weights = torch.load(shipped_path("dms", 0.12), weights_only=True)
+    weights["state_dict"] = {k: v / 2 if v.is_floating_point() else v for k, v in weights["state_dict"].items()}
+    torch.save(weights, generic)
+    defences = ("none", "ms", "dms", "dms-iqa", "dms-generic")
+    tables = run_claim(tiny_claim(koniq_folder(tmp_path), defences, ["test"], replicates=[str(folder)]), tmp_path / "o")
+    assert list(tables["main_table"]["defence"]) == ["none", "ms", "dms", "dms-iqa", "dms-generic"]
+    comparisons = set(tables["differences"]["comparison"])
+    assert {"dms-iqa - dms-generic", "dms - dms-generic"} <= comparisons
+    assert "| generic DMS |" in (tmp_path / "o" / "main_table.md").read_text()
+    rows = pd.read_csv(tmp_path / "o" / "per_image_test.csv")
+    assert (
+        rows.groupby("defence")["denoiser_digest"].first()["dms-generic"]
+        != rows.groupby("defence")["denoiser_digest"].first()["dms"]
+    )
+    with pytest.raises(FileNotFoundError, match="dms-generic has no shipped weights: train it"):
+        run_claim(tiny_claim(koniq_folder(tmp_path / "k"), defences, ["test"]), tmp_path / "shipped")
+
+
 def test_replicates_replace_the_denoisers_option():
     import argparse
 
