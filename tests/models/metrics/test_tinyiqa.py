@@ -1,11 +1,11 @@
-"""The shipped default metric TinyIQA: offline, in range, ranks pristine above degraded photos, gradients to
-the input only, fp32 score resolution under bf16 autocast."""
+"""The shipped default metric TinyIQA: offline, in range, gradients to the input only, fp32 score resolution
+under bf16 autocast (its ranking of pristine above degraded photos: test_load_metric)."""
 
 import re
 
 import pytest
 import torch
-from support import PHOTOS, blurred, noised, photo
+from support import PHOTOS, photo
 
 from msbiqa.models.metrics import IQAMetric, load_metric
 from msbiqa.models.metrics.base import WeightsMismatchError
@@ -37,14 +37,6 @@ def test_default_metric_records_its_training(default_metric):
     cfg = default_metric.config
     assert cfg["dataset"] == "embedded" and cfg["val"]["srocc"] > 0.5 and cfg["test"]["srocc"] > 0.5
     assert cfg["best_epoch"] <= cfg["epochs"]
-
-
-@pytest.mark.parametrize("name", PHOTOS)
-def test_default_metric_ranks_pristine_above_degraded(default_metric, name):
-    x = photo(name, 96)
-    with torch.inference_mode():
-        clean, blur, noise = default_metric(torch.cat([x, blurred(x, 3.0), noised(x, 0.2)])).tolist()
-    assert clean > blur + 5 and clean > noise + 5, (clean, blur, noise)
 
 
 def test_default_metric_passes_gradients_to_the_input_only(default_metric):
