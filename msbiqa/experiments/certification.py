@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from msbiqa.data.subsets import spread
-from msbiqa.experiments.defences import DEFENCES, KNOWN, check_defences, load_defence
+from msbiqa.experiments.defences import DEFENCES, KNOWN, NOISE_TRAINED, check_defences, load_defence
 from msbiqa.experiments.engine_work import Job, Work
 from msbiqa.experiments.engines import LocalEngine
 from msbiqa.experiments.resumable import ResultsFile
@@ -144,8 +144,11 @@ def observed_range(metric, dataset, picks: list[int], device) -> tuple[float, fl
     return lo - pad, hi + pad
 
 
-def identity(defended: DefendedMetric) -> dict:
-    """The key columns naming the denoiser of a defended metric: its name and weights digest."""
+def identity(defended: DefendedMetric, defence: str) -> dict:
+    """The key columns naming the network a defence brings besides the run's base metric: its denoiser's name and
+    weights digest, or for MS over a noise-trained metric (ms-noisy) that metric's."""
+    if defence in NOISE_TRAINED:
+        return {"denoiser": "none (noise-trained metric)", "denoiser_digest": weights_digest(defended.metric)}
     return {"denoiser": defended.denoiser_name, "denoiser_digest": weights_digest(defended.denoiser)}
 
 
@@ -160,7 +163,7 @@ def certify_row(defended: DefendedMetric, job: Job, item, device, *, seed: int, 
         "sigma": sigma,
         "defence": defence,
         "image": name,
-        **identity(defended),
+        **identity(defended, defence),
         "mos": float(mos),
         **row,
         "bin_lo": bin_range[0],
@@ -211,7 +214,7 @@ def certify_dataset(
     bins = observed_range(metric, dataset, picks, here) if "binned-rs" in defences else (np.nan, np.nan)
     certify = partial(certify_row, eps=eps, n=n, alpha=alpha, seed=seed, n0=n0, n_bins=run.n_bins, bin_range=bins)
     with ResultsFile(out_csv, KEY, constants) as results:
-        identities = {pair: list(identity(smoothed).values()) for pair, smoothed in defended.items()}
+        identities = {pair: list(identity(smoothed, pair[1]).values()) for pair, smoothed in defended.items()}
         jobs = [(s, d, i) for s, d in defended for i in picks]
         todo = [job for job in jobs if not results.is_done([*job[:2], dataset.names[job[2]], *identities[job[:2]]])]
         with tqdm(

@@ -51,6 +51,7 @@ from msbiqa.experiments.defences import (
     DEFENCES,
     DENOISED,
     REFERENCES,
+    REPLICATED,
     check_defences,
     defence_file,
     denoising_quality,
@@ -165,7 +166,7 @@ def _denoising(run: Certification, metric, dataset, here, replicate: str) -> lis
 
 
 def check_replicates(config: Claim, metric) -> None:
-    """Every replicate folder holds a weights file for every denoised defence, checked before any certification,
+    """Every replicate folder holds a weights file for every replicated defence, checked before any certification,
     so that a missing seed is said at once, not after hours of the other seeds' work."""
     sigma = config.run.sigmas[0]
     missing = [
@@ -173,11 +174,11 @@ def check_replicates(config: Claim, metric) -> None:
         for folder in config.replicates
         if folder != "shipped"
         for d in config.run.defences
-        if d in DENOISED and not defence_file(folder, metric, d, sigma).is_file()
+        if d in REPLICATED and not defence_file(folder, metric, d, sigma).is_file()
     ]
     if missing:
         raise FileNotFoundError(
-            f"the replicates lack {len(missing)} denoiser file(s): {', '.join(missing)}; train them "
+            f"the replicates lack {len(missing)} weights file(s): {', '.join(missing)}; train them "
             "(scripts/train_fair_test.sh) or leave those defences out (--defences)"
         )
 

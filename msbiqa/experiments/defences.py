@@ -5,7 +5,8 @@ DMS-IQA (U-Net trained with MSE + rank + target through the metric) and binned R
 the binned score, the metric itself smoothed). The ablation adds the other two cells of architecture x loss:
 dncnn-full (DnCNN, MSE + rank + target) and unet-mse (U-Net, MSE), each a denoiser kind of the same name. Beyond
 the paper, dms-generic is DMS through a generic denoiser: the dms kind trained on pristine crops only, read from
-a denoiser folder's generic/ subfolder (no shipped weights).
+a denoiser folder's generic/ subfolder, and ms-noisy is MS over the base metric retrained with Gaussian noise at
+sigma (`msbiqa train-metric --noise-sigma`), read from a denoiser folder's METRIC-noiseS.pt (neither is shipped).
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import torch
 
 from msbiqa.data.images import psnr
 from msbiqa.models.denoisers import KINDS, load_denoiser, weights_filename
+from msbiqa.models.metrics import load_metric
 from msbiqa.smoothing.defended import DefendedMetric
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")  # the method's main table
 ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architecture x loss, one factor at a time
-REFERENCES = ("dms-generic",)  # beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only)
+REFERENCES = (  # beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only), MS over a
+    "dms-generic",  # base metric trained with noise at sigma
+    "ms-noisy",
+)
 KNOWN = DEFENCES + ABLATION_DEFENCES + REFERENCES
 GENERIC = {"dms-generic": ("dms", "generic")}  # defence -> (denoiser kind, subfolder of a denoiser folder)
 DEFENCE_NAMES = {
@@ -33,8 +38,11 @@ DEFENCE_NAMES = {
     "dncnn-full": "DnCNN, full loss",
     "unet-mse": "U-Net, MSE",
     "dms-generic": "generic DMS",
+    "ms-noisy": "MS, noise-trained metric",
 }
-DENOISED = ("dms", "dms-iqa", *ABLATION_DEFENCES, *REFERENCES)  # the defences through a denoiser
+DENOISED = ("dms", "dms-iqa", *ABLATION_DEFENCES, "dms-generic")  # the defences through a denoiser
+NOISE_TRAINED = ("ms-noisy",)  # the defences over the base metric retrained with noise
+REPLICATED = DENOISED + NOISE_TRAINED  # the defences whose network comes from a denoiser folder (a training seed)
 
 
 def check_defences(defences) -> list[str]:
@@ -56,6 +64,8 @@ def load_defence(
     A denoiser trained through another metric (DMS-IQA, dncnn-full) is refused unless `foreign`.
     """
     check_defences([defence])
+    if defence in NOISE_TRAINED:
+        return DefendedMetric(noise_trained_metric(metric, sigma, denoisers, device), sigma, None)
     denoiser = resolve_denoiser(defence if defence in DENOISED else None, metric, sigma, denoisers, device)
     return DefendedMetric(metric, sigma, denoiser, foreign_denoiser=foreign)
 
@@ -76,9 +86,22 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
     return load_denoiser(source, sigma=sigma, device=device)
 
 
+def noise_trained_metric(metric, sigma: float, folder: str | Path, device=None):
+    """`metric` retrained with noise at `sigma` (ms-noisy's base metric): the same network loaded from the
+    folder's METRIC-noiseS.pt (`defence_file`), which `msbiqa train-metric --noise-sigma S` writes."""
+    if str(folder) == "shipped":
+        raise FileNotFoundError(
+            "ms-noisy has no shipped weights: train the metric with noise (scripts/train_fair_test.sh noisy-metric) "
+            "and name the folders that hold it (claim --replicates, compare --denoisers)"
+        )
+    return load_metric(str(metric.name), weights=defence_file(folder, metric, "ms-noisy", sigma), device=device)
+
+
 def defence_file(folder: str | Path, metric, defence: str, sigma: float) -> Path:
-    """The weights file of a denoised defence in a denoiser folder: its kind's file (`denoiser_file`), for the
-    generic DMS in the folder's generic/ subfolder."""
+    """The weights file of a replicated defence in a denoiser folder: its kind's file (`denoiser_file`), for the
+    generic DMS in the folder's generic/ subfolder, for MS over a noise-trained metric METRIC-noiseS.pt."""
+    if defence in NOISE_TRAINED:
+        return Path(folder) / f"{metric_folder(metric)}-noise{float(sigma):g}.pt"
     kind, sub = GENERIC.get(defence, (defence, ""))
     return denoiser_file(Path(folder) / sub, metric, kind, sigma)
 

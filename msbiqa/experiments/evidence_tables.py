@@ -30,8 +30,16 @@ from msbiqa.statistics.uncertainty import Bootstrap
 # the statistics a Markdown table shows
 SHOWN = ("srocc", "plcc", "krocc", "mean_delta", "norm_delta", "fidelity_srocc")
 # the method's comparisons, DMS-IQA against MS and DMS; beyond the paper, against DMS through a generic denoiser,
-# and what in-domain training gives DMS (DMS - generic DMS)
-PAIRS = (("dms-iqa", "ms"), ("dms-iqa", "dms"), ("dms-iqa", "dms-generic"), ("dms", "dms-generic"))
+# what in-domain training gives DMS (DMS - generic DMS), DMS-IQA against MS over a noise-trained metric, and what
+# retraining the metric with noise gives MS
+PAIRS = (
+    ("dms-iqa", "ms"),
+    ("dms-iqa", "dms"),
+    ("dms-iqa", "dms-generic"),
+    ("dms", "dms-generic"),
+    ("dms-iqa", "ms-noisy"),
+    ("ms-noisy", "ms"),
+)
 
 
 def evidence_rows(per_image: pd.DataFrame, dataset, by: Sequence[str] = ("sigma",)) -> pd.DataFrame:

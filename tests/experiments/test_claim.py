@@ -161,7 +161,7 @@ def test_a_replicate_without_a_denoiser_file_is_refused_before_any_work(tmp_path
     seed1.mkdir()
     (seed1 / "dms-sigma0.12.pt").write_bytes(shipped_path("dms", 0.12).read_bytes())  # no dms-iqa file
     config = tiny_claim(koniq_folder(tmp_path), ("none", "ms", "dms", "dms-iqa"), replicates=["shipped", str(seed1)])
-    with pytest.raises(FileNotFoundError, match=r"lack 1 denoiser file\(s\): .*seed1/dms-iqa-sigma0\.12\.pt; train"):
+    with pytest.raises(FileNotFoundError, match=r"lack 1 weights file\(s\): .*seed1/dms-iqa-sigma0\.12\.pt; train"):
         run_claim(config, tmp_path / "out")
     assert not (tmp_path / "out" / "per_image_train.csv").exists()  # nothing was certified
 
@@ -190,6 +190,31 @@ def test_the_generic_dms_is_certified_from_a_folders_generic_subfolder_and_compa
     )
     with pytest.raises(FileNotFoundError, match="dms-generic has no shipped weights: train it"):
         run_claim(tiny_claim(koniq_folder(tmp_path / "k"), defences, ["test"]), tmp_path / "shipped")
+
+
+def test_ms_over_a_noise_trained_metric_is_keyed_by_that_metric_and_compared(tmp_path):
+    from msbiqa.models.denoisers import shipped_path
+    from msbiqa.models.metrics.tinyiqa import SPEC
+
+    folder = tmp_path / "seed0"
+    folder.mkdir()
+    (folder / "dms-iqa-sigma0.12.pt").write_bytes(shipped_path("dms-iqa", 0.12).read_bytes())
+    weights = torch.load(SPEC.shipped_path(), weights_only=True)  # another TinyIQA: the shipped one, perturbed
+    weights["state_dict"] = {k: v * 0.9 if v.is_floating_point() else v for k, v in weights["state_dict"].items()}
+    torch.save(weights, folder / "tinyiqa-noise0.12.pt")
+    defences = ("ms", "dms-iqa", "ms-noisy")
+    tables = run_claim(tiny_claim(koniq_folder(tmp_path), defences, ["test"], replicates=[str(folder)]), tmp_path / "o")
+    assert list(tables["main_table"]["defence"]) == ["ms", "dms-iqa", "ms-noisy"]
+    assert {"dms-iqa - ms-noisy", "ms-noisy - ms"} <= set(tables["differences"]["comparison"])
+    rows = pd.read_csv(tmp_path / "o" / "per_image_test.csv").set_index("defence")
+    assert rows.loc["ms-noisy", "denoiser"].iloc[0] == "none (noise-trained metric)"
+    assert rows.loc["ms-noisy", "denoiser_digest"].iloc[0] != rows.loc["ms", "denoiser_digest"].iloc[0]
+    assert (rows.loc["ms-noisy", "score"].to_numpy() != rows.loc["ms", "score"].to_numpy()).all()
+    (folder / "tinyiqa-noise0.12.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lack 1 weights file\(s\): .*seed0/tinyiqa-noise0\.12\.pt"):
+        run_claim(tiny_claim(koniq_folder(tmp_path / "k"), defences, ["test"], replicates=[str(folder)]), tmp_path)
+    with pytest.raises(FileNotFoundError, match="ms-noisy has no shipped weights: train the metric with noise"):
+        run_claim(tiny_claim(koniq_folder(tmp_path / "k2"), defences, ["test"]), tmp_path / "shipped")
 
 
 def test_replicates_replace_the_denoisers_option():
