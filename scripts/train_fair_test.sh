@@ -22,8 +22,8 @@
 # per-epoch validation (698 images x 4 draws) 56 s CPU for DnCNN-10/24, 33 s for the U-Net; the 32-draw proxy
 # (`msbiqa validate-denoisers`) 327 s CPU for DnCNN. Estimated on an idle machine: grid phase ~1.1 h, seeds phase
 # ~1.3 h (the pilot's step times: U-Net 0.18 s MSE / 0.36 s through TinyIQA, DnCNN 0.37 / 0.55 s, plus validation).
-# Measured 2026-12-07 (loaded machine, two runs at a time): see docs/fair_test.md (stage 1 10-12 min, stage 2
-# 15-24 min per run, training plus validation).
+# Measured 2026-12-07 over the 18 runs of seeds 0-2 (two runs at a time, training plus validation; docs/fair_test.md
+# section 2): stage 1 5-14 min per run, stage 2 8-29 min (U-Net 8-19, DnCNN 13-29), other jobs sharing the machine.
 # Environment: FAIR_OUT (output folder), FAIR_SIGMA (default 0.12), FAIR_EPOCHS (both stages' epochs; only to
 # try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
