@@ -23,10 +23,9 @@ from msbiqa.smoothing.defended import DefendedMetric
 
 DEFENCES = ("none", "ms", "dms", "dms-iqa", "binned-rs")  # the method's main table
 ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architecture x loss, one factor at a time
-REFERENCES = (  # beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only), MS over a
-    "dms-generic",  # base metric trained with noise at sigma
-    "ms-noisy",
-)
+# beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only), MS over the base metric
+# retrained with noise at sigma
+REFERENCES = ("dms-generic", "ms-noisy")
 KNOWN = DEFENCES + ABLATION_DEFENCES + REFERENCES
 GENERIC = {"dms-generic": ("dms", "generic")}  # defence -> (denoiser kind, subfolder of a denoiser folder)
 DEFENCE_NAMES = {
@@ -56,8 +55,9 @@ def check_defences(defences) -> list[str]:
 def load_defence(
     defence: str, metric, sigma: float, denoisers: str | Path = "shipped", device=None, *, foreign: bool = False
 ) -> DefendedMetric:
-    """`metric` defended as `defence` at `sigma`: through the denoiser of that kind for DMS, DMS-IQA and the
-    ablation's dncnn-full and unet-mse, no denoiser else.
+    """`metric` defended as `defence` at `sigma`: through the denoiser of that kind for DMS, DMS-IQA, the
+    ablation's dncnn-full and unet-mse and the generic DMS; for ms-noisy, MS over the metric retrained with noise
+    (`noise_trained_metric`); no denoiser else.
 
     `denoisers` is "shipped" (msbiqa's weights) or a folder with files named as `weights_filename(kind, sigma)`,
     in a subfolder named after the metric (`metric_folder`) when one is there (denoisers trained per metric).
