@@ -26,6 +26,7 @@ ABLATION_DEFENCES = ("dncnn-full", "unet-mse")  # with dms and dms-iqa: architec
 # beyond the paper: DMS through a generic denoiser (DnCNN, MSE, pristine crops only), MS over the base metric
 # retrained with noise at sigma
 REFERENCES = ("dms-generic", "ms-noisy")
+TRAINING_PHASES = {"dms-generic": "generic", "ms-noisy": "noisy-metric"}  # each reference's train_fair_test.sh phase
 KNOWN = DEFENCES + ABLATION_DEFENCES + REFERENCES
 GENERIC = {"dms-generic": ("dms", "generic")}  # defence -> (denoiser kind, subfolder of a denoiser folder)
 DEFENCE_NAMES = {
@@ -76,11 +77,8 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
     if denoiser is None:
         return None
     source = denoiser
-    if str(denoiser) in GENERIC and str(denoisers) == "shipped":
-        raise FileNotFoundError(
-            f"{denoiser} has no shipped weights: train it (scripts/train_fair_test.sh generic) and name the folders "
-            "that hold generic/ (claim --replicates, compare --denoisers)"
-        )
+    if str(denoiser) in REFERENCES:
+        require_trained(str(denoiser), denoisers)
     if str(denoiser) in DENOISED and str(denoisers) != "shipped":
         source = defence_file(denoisers, metric, str(denoiser), sigma)
     return load_denoiser(source, sigma=sigma, device=device)
@@ -89,12 +87,17 @@ def resolve_denoiser(denoiser: str | Path | None, metric, sigma: float, denoiser
 def noise_trained_metric(metric, sigma: float, folder: str | Path, device=None):
     """`metric` retrained with noise at `sigma` (ms-noisy's base metric): the same network loaded from the
     folder's METRIC-noiseS.pt (`defence_file`), which `msbiqa train-metric --noise-sigma S` writes."""
+    require_trained("ms-noisy", folder)
+    return load_metric(str(metric.name), weights=defence_file(folder, metric, "ms-noisy", sigma), device=device)
+
+
+def require_trained(defence: str, folder: str | Path) -> None:
+    """Refuse "shipped" as the folder of a reference that ships no weights, naming the training that makes them."""
     if str(folder) == "shipped":
         raise FileNotFoundError(
-            "ms-noisy has no shipped weights: train the metric with noise (scripts/train_fair_test.sh noisy-metric) "
+            f"{defence} has no shipped weights: train it (scripts/train_fair_test.sh {TRAINING_PHASES[defence]}) "
             "and name the folders that hold it (claim --replicates, compare --denoisers)"
         )
-    return load_metric(str(metric.name), weights=defence_file(folder, metric, "ms-noisy", sigma), device=device)
 
 
 def defence_file(folder: str | Path, metric, defence: str, sigma: float) -> Path:

@@ -188,7 +188,9 @@ def test_the_generic_dms_is_certified_from_a_folders_generic_subfolder_and_compa
         rows.groupby("defence")["denoiser_digest"].first()["dms-generic"]
         != rows.groupby("defence")["denoiser_digest"].first()["dms"]
     )
-    with pytest.raises(FileNotFoundError, match="dms-generic has no shipped weights: train it"):
+    with pytest.raises(
+        FileNotFoundError, match=r"dms-generic has no shipped weights: train it \(scripts/train_fair_test.sh generic\)"
+    ):
         run_claim(tiny_claim(koniq_folder(tmp_path / "k"), defences, ["test"]), tmp_path / "shipped")
 
 
@@ -213,7 +215,10 @@ def test_ms_over_a_noise_trained_metric_is_keyed_by_that_metric_and_compared(tmp
     (folder / "tinyiqa-noise0.12.pt").unlink()
     with pytest.raises(FileNotFoundError, match=r"lack 1 weights file\(s\): .*seed0/tinyiqa-noise0\.12\.pt"):
         run_claim(tiny_claim(koniq_folder(tmp_path / "k"), defences, ["test"], replicates=[str(folder)]), tmp_path)
-    with pytest.raises(FileNotFoundError, match="ms-noisy has no shipped weights: train the metric with noise"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"ms-noisy has no shipped weights: train it \(scripts/train_fair_test.sh noisy-metric\)",
+    ):
         run_claim(tiny_claim(koniq_folder(tmp_path / "k2"), defences, ["test"]), tmp_path / "shipped")
 
 
