@@ -49,14 +49,30 @@ def _interval(row, name: str) -> str:
     return text
 
 
+def _comparisons(differences: pd.DataFrame):
+    """Per split of `differences`: the split, its rows of COMPARISONS and each row's outcome."""
+    for split, rows in differences.groupby("split", sort=False):
+        rows = rows[rows["comparison"].isin(COMPARISONS)]
+        yield split, rows, [outcome(row) for _, row in rows.iterrows()]
+
+
+def verdict_table(differences: pd.DataFrame) -> pd.DataFrame:
+    """One row per split of `differences`: the split, its verdict and each comparison's outcome (a column each)."""
+    return pd.DataFrame(
+        [
+            {"split": split, "verdict": split_verdict(outcomes)}
+            | {COMPARISONS[c]: o for c, o in zip(rows["comparison"], outcomes)}
+            for split, rows, outcomes in _comparisons(differences)
+        ]
+    )
+
+
 def verdict_lines(differences: pd.DataFrame) -> list[str]:
     """One Markdown line per split of `differences` (a claim's differences table, combined over replicates or of
     one replicate): the split's verdict, then each comparison's outcome with its SROCC and normalised-delta
     differences and intervals (images [ ], photos { })."""
     lines = []
-    for split, rows in differences.groupby("split", sort=False):
-        rows = rows[rows["comparison"].isin(COMPARISONS)]
-        outcomes = [outcome(row) for _, row in rows.iterrows()]
+    for split, rows, outcomes in _comparisons(differences):
         parts = [
             f"{COMPARISONS[row['comparison']]}: {result} (SROCC {_interval(row, 'srocc')}, normalised delta "
             f"{_interval(row, 'norm_delta')})"
