@@ -109,6 +109,9 @@ class Claim:
     replicates: list[str] = setting(
         ["shipped"], "denoiser sets, one per training seed: 'shipped' or a folder of KIND-sigmaS.pt files"
     )
+    reuse: str | None = setting(
+        None, "a claim record whose rows.csv starts the per-image files: its rows of the same settings are not redone"
+    )
 
     def __post_init__(self):
         if len(self.run.sigmas) != 1:
@@ -183,6 +186,26 @@ def check_replicates(config: Claim, metric) -> None:
         )
 
 
+ADDED = ["base", "photo", "split", "replicate"]  # the columns rows.csv adds to the per-image rows (photo: if any)
+
+
+def start_from_record(record: str | Path, out: Path, splits) -> None:
+    """Write each split's per-image file in `out` from a claim record's rows.csv (that split's rows, once each,
+    without the ADDED columns, every field's text as it was), so that the rows computed with the same settings are
+    reused, not recomputed. A split whose file is already there is left as it is."""
+    rows_file = Path(record) / "rows.csv"
+    if not rows_file.is_file():
+        raise FileNotFoundError(
+            f"{record} is not a claim record (no rows.csv): name a folder written by `msbiqa claim`"
+        )
+    rows = pd.read_csv(rows_file, dtype=str, keep_default_na=False)
+    for split in splits:
+        target = out / f"per_image_{split}.csv"
+        if not target.exists():
+            part = rows[rows["split"] == split].drop(columns=rows.columns.intersection(ADDED)).drop_duplicates()
+            write_atomic(target, part.to_csv(index=False))
+
+
 def bare_forward_ms(metric, image: torch.Tensor, sigma: float, batch: int = 16, repeats: int = 5) -> float:
     """Median milliseconds per image of the bare metric on a batch of noisy copies (the sampler's CPU batch), on
     the image's device."""
@@ -208,6 +231,8 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     start, load_before = time.perf_counter(), os.getloadavg()
     metric = config.base.load(device=here)
     check_replicates(config, metric)
+    if config.reuse:
+        start_from_record(config.reuse, out, config.splits)
     done = [_certify_split(config, split, out, metric, engine, here) for split in config.splits]
     certify_seconds = time.perf_counter() - start
     rows = pd.concat([d["rows"] for d in done], ignore_index=True)

@@ -222,6 +222,19 @@ def test_ms_over_a_noise_trained_metric_is_keyed_by_that_metric_and_compared(tmp
         run_claim(tiny_claim(koniq_folder(tmp_path / "k2"), defences, ["test"]), tmp_path / "shipped")
 
 
+def test_a_record_s_rows_are_reused_and_only_new_rows_certified(tmp_path):
+    root = koniq_folder(tmp_path)
+    run_claim(tiny_claim(root, ("ms", "dms-iqa"), ["test"]), tmp_path / "first")
+    first = pd.read_csv(tmp_path / "first" / "rows.csv")
+    run_claim(tiny_claim(root, ("ms", "dms", "dms-iqa"), ["test"], reuse=str(tmp_path / "first")), tmp_path / "again")
+    again = pd.read_csv(tmp_path / "again" / "rows.csv")
+    shared = again[again["defence"] != "dms"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, first)  # the seconds too: the rows were read, not recomputed
+    assert (again["defence"] == "dms").sum() == 5
+    with pytest.raises(FileNotFoundError, match=r"is not a claim record \(no rows.csv\)"):
+        run_claim(tiny_claim(root, ("ms", "dms-iqa"), ["test"], reuse=str(tmp_path)), tmp_path / "third")
+
+
 def test_replicates_replace_the_denoisers_option():
     import argparse
 
