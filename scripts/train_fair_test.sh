@@ -24,6 +24,8 @@
 # ~1.3 h (the pilot's step times: U-Net 0.18 s MSE / 0.36 s through TinyIQA, DnCNN 0.37 / 0.55 s, plus validation).
 # Measured 2026-12-07 over the 18 runs of seeds 0-2 (two runs at a time, training plus validation; docs/fair_test.md
 # section 2): stage 1 5-14 min per run, stage 2 8-29 min (U-Net 8-19, DnCNN 13-29), other jobs sharing the machine.
+# Measured 2026-12-07, two at a time on the otherwise idle machine: resiqa 9.3-10.2 min per run, noisy-metric
+# 8.3-8.7 min per run (485-509 s of training each); all six in 28 min.
 # Environment: FAIR_OUT (output folder), FAIR_SIGMA (default 0.12), FAIR_EPOCHS (both stages' epochs; only to
 # try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
