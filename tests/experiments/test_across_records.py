@@ -57,3 +57,14 @@ def test_a_folder_that_is_not_a_claim_record_is_named(tmp_path):
     assert main(["across-claims", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     with pytest.raises(ValueError, match="name at least one claim record"):
         across_records([])
+
+
+def test_the_committed_side_by_side_tables_are_the_records():
+    across = RECORDS / "across"
+    if not (across / "across_verdict.csv").is_file():
+        pytest.skip("artifacts/claim/across is not committed")
+    stored = {name: pd.read_csv(across / f"across_{name}.csv") for name in ("main_table", "differences", "verdict")}
+    names = list(dict.fromkeys(stored["verdict"]["record"]))
+    again = across_records([RECORDS / name for name in names])
+    for name, table in stored.items():
+        pd.testing.assert_frame_equal(again[name][table.columns], table, check_dtype=False, rtol=1e-12, obj=name)
