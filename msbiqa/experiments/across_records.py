@@ -59,7 +59,8 @@ def across_records(folders) -> dict[str, pd.DataFrame]:
         verdict_table(group).assign(**group.iloc[0][SETTING])
         for _, group in tables["differences"].groupby("record", sort=False)
     ]
-    tables["verdict"] = pd.concat(verdicts, ignore_index=True).pipe(lambda t: t[SETTING + list(t.columns[:-5])])
+    verdict = pd.concat(verdicts, ignore_index=True)
+    tables["verdict"] = verdict[SETTING + [c for c in verdict.columns if c not in SETTING]]
     return {name: table.reset_index(drop=True) for name, table in tables.items()}
 
 
