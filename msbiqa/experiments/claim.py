@@ -26,7 +26,8 @@ and 'decided' only when every replicate's difference has the same sign (`msbiqa.
 The splits are certified one after the other through an engine (`--engine local`: this process; `--engine ray`:
 a Ray cluster's workers, in parallel); the per-image rows are resumable CSVs (per_image_SPLIT.csv, every
 replicate's rows), so an interrupted run continues where it stopped. rows.csv holds the rows the tables are
-computed from (with split, replicate, base score and photo): `claim_tables` recomputes them from it.
+computed from (with split, replicate, base score and photo): `claim_tables` recomputes them from it, and
+`--reuse RECORD` starts a new run's per-image files from it, so adding a defence to a record certifies only its rows.
 """
 
 from __future__ import annotations
