@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from msbiqa.files import write_atomic
@@ -102,14 +103,22 @@ def grid_figure(table: pd.DataFrame, arms: list[Arm], chosen: str):
     and the chosen point starred; right two panels: every arm's per-epoch validation curves."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     ax = axes[0]
-    for _, row in table.iterrows():
+    offsets = label_offsets(table["spread_ratio"].to_numpy(float))
+    for (_, row), offset in zip(table.iterrows(), offsets):
         image = [[row["srocc"] - row["srocc_lo"]], [row["srocc_hi"] - row["srocc"]]]
         photo = [[row["srocc"] - row["srocc_photo_lo"]], [row["srocc_photo_hi"] - row["srocc"]]]
         line = ax.errorbar(row["spread_ratio"], row["srocc"], yerr=image, fmt="o", capsize=3, lw=2)
         ax.errorbar(row["spread_ratio"], row["srocc"], yerr=photo, fmt="none", lw=0.8, color=line[0].get_color())
         if row["arm"] == chosen:
             ax.plot(row["spread_ratio"], row["srocc"], marker="*", markersize=16, color=line[0].get_color())
-        ax.annotate(row["arm"], (row["spread_ratio"], row["srocc"]), textcoords="offset points", xytext=(6, 4))
+        ax.annotate(
+            row["arm"],
+            (row["spread_ratio"], row["srocc"]),
+            textcoords="offset points",
+            xytext=offset,
+            fontsize=8,
+            bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5},
+        )
     ax.axvline(SPREAD_LIMIT, linestyle="--", color="grey", label=f"rule: ≤ {SPREAD_LIMIT} × reference")
     ax.set(xlabel="normalised spread / reference's", ylabel="validation SROCC (32 draws)")
     ax.legend(fontsize=8)
@@ -118,6 +127,19 @@ def grid_figure(table: pd.DataFrame, arms: list[Arm], chosen: str):
     )
     fig.tight_layout()
     return fig
+
+
+def label_offsets(xs: np.ndarray, close: float = 0.05) -> list[tuple[int, int]]:
+    """Text offsets (points) of labels at x positions `xs`: a point whose x lies within `close` of the previous one
+    (in x order) gets its label on the next row, alternating above and below, so neighbours' labels do not overlap."""
+    rows = [(6, 4), (6, -12), (6, 16), (6, -24), (6, 28), (6, -36)]
+    offsets: list[tuple[int, int]] = [rows[0]] * len(xs)
+    order = np.argsort(xs, kind="stable")
+    step = 0
+    for previous, current in zip(order, order[1:]):
+        step = step + 1 if xs[current] - xs[previous] < close else 0
+        offsets[current] = rows[step % len(rows)]
+    return offsets
 
 
 def _objective(row) -> str:

@@ -4,12 +4,13 @@ figure and choice."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from msbiqa.cli import main
-from msbiqa.experiments.objective_grid import choose, grid_table, trained_arm
+from msbiqa.experiments.objective_grid import choose, grid_table, label_offsets, trained_arm
 from msbiqa.fingerprint import weights_digest
 from msbiqa.models.denoisers import DnCNN, UNet, load_denoiser, save_denoiser
 from msbiqa.models.validation import budget_check
@@ -127,3 +128,10 @@ def test_command_writes_table_figure_and_choice(grid, tmp_path, capsys):
     text = (out / "grid.md").read_text()
     assert "**Chosen: G0**" in text and "| G1 | 1/0/256/0 |" in text and "3 / 3 (last: possibly under-trained)" in text
     assert (out / "grid.png").stat().st_size > 0 and len(pd.read_csv(out / "grid.csv")) == 4
+
+
+def test_labels_of_close_points_take_different_rows_and_distant_ones_the_first():
+    offsets = label_offsets(np.array([1.0, 1.20, 1.18, 1.19, 1.55, 1.21]))
+    assert offsets[0] == offsets[4] == (6, 4)  # alone: the first row
+    close = [offsets[i] for i in (2, 3, 1, 5)]  # 1.18, 1.19, 1.20, 1.21 in x order
+    assert len(set(close)) == 4
