@@ -26,6 +26,8 @@
 # section 2): stage 1 5-14 min per run, stage 2 8-29 min (U-Net 8-19, DnCNN 13-29), other jobs sharing the machine.
 # Measured 2026-12-07, two at a time on the otherwise idle machine: resiqa 9.3-10.2 min per run, noisy-metric
 # 8.3-8.7 min per run (485-509 s of training each); all six in 28 min.
+# Measured 2026-12-07, main at FAIR_SIGMA=0.25, two at a time on the otherwise idle machine: stage 1 4.6-7.4 min
+# per run, stage 2 11.6-14.2 min (499-536 s of training); the last 9 of its 12 runs in 49 min.
 # Environment: FAIR_OUT (output folder), FAIR_SIGMA (default 0.12), FAIR_EPOCHS (both stages' epochs; only to
 # try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
