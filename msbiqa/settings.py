@@ -17,3 +17,19 @@ def setting(default, help: str, **metadata):
     else:
         value = {"default": default}
     return dataclasses.field(**value, metadata={"help": help, **metadata})
+
+
+def from_dict(cls, values: dict):
+    """An instance of dataclass `cls` from `dataclasses.asdict` output (e.g. the settings a run recorded in its
+    run.json): `values` over the defaults, a nested dataclass rebuilt from its sub-dict over the enclosing default
+    (as the command-line options take it), and a field the dict lacks (one added after the run) left at its default."""
+    return _over(cls(), values)
+
+
+def _over(default, values: dict):
+    given = {}
+    for field in dataclasses.fields(default):
+        if field.init and field.name in values:
+            inner, value = getattr(default, field.name), values[field.name]
+            given[field.name] = _over(inner, value) if dataclasses.is_dataclass(inner) else value
+    return dataclasses.replace(default, **given)

@@ -79,7 +79,7 @@ from msbiqa.models.validation import budget_check
 from msbiqa.report.plots import save_figure
 from msbiqa.report.tables import REPLICATE_NOTE, save_table
 from msbiqa.report.verdict import verdict_lines
-from msbiqa.settings import setting
+from msbiqa.settings import from_dict, setting
 from msbiqa.statistics.uncertainty import Bootstrap
 
 ABLATION_ROWS = ("ms", *ABLATION.values())
@@ -241,14 +241,7 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     boot = replace(config.bootstrap, seed=config.run.seed)
     tables = claim_tables(rows, metric, boot, bare_ms={d["split"]: d["bare_ms"] for d in done}, n=config.run.bounds.n)
     tables["denoising"] = pd.DataFrame([row for d in done for row in d["denoising"]])
-    captions = _captions(config, metric, boot)
-    for name, table in tables.items():
-        if name in ("cost", "denoising"):
-            save_table(table, out, name, captions[name])
-        else:
-            save_evidence(table, out, name, captions[name], keep(name))
-    save_figure(claim_figure(tables), out, "claim")
-    write_atomic(out / "verdict.md", verdict_text(tables, captions["verdict"]))
+    write_tables(tables, out, _captions(config, metric, boot))
     record = {
         "settings": asdict(config),
         "metric": getattr(metric, "name", config.base.metric),
@@ -266,17 +259,44 @@ def run_claim(config: Claim, out: str | Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def write_tables(tables: dict[str, pd.DataFrame], out: Path, captions: dict[str, str]) -> None:
+    """Every table as out/NAME.csv and .md under its caption, the figure claim.png and verdict.md."""
+    for name, table in tables.items():
+        if name in ("cost", "denoising"):
+            save_table(table, out, name, captions[name])
+        else:
+            save_evidence(table, out, name, captions[name], keep(name))
+    save_figure(claim_figure(tables), out, "claim")
+    write_atomic(out / "verdict.md", verdict_text(tables, captions["verdict"]))
+
+
+def _recorded(folder: Path) -> tuple[dict, Bootstrap, SimpleNamespace]:
+    """(run.json, the run's bootstrap, its metric's name and direction) of a claim record."""
+    record = json.loads((folder / "run.json").read_text())
+    settings = record["settings"]
+    boot = Bootstrap(**{**settings["bootstrap"], "seed": settings["run"]["seed"]})
+    return record, boot, SimpleNamespace(name=record["metric"], higher_is_better=record["higher_is_better"])
+
+
 def tables_from_record(folder: str | Path) -> dict[str, pd.DataFrame]:
     """The evidence and cost tables of a finished claim run, recomputed from its rows.csv and run.json alone (no
     network, no data set): what a committed record of a run is checked against."""
     folder = Path(folder)
-    record = json.loads((folder / "run.json").read_text())
-    settings = record["settings"]
-    boot = Bootstrap(**{**settings["bootstrap"], "seed": settings["run"]["seed"]})
-    metric = SimpleNamespace(name=record["metric"], higher_is_better=record["higher_is_better"])
+    record, boot, metric = _recorded(folder)
     rows = pd.read_csv(folder / "rows.csv", dtype={"image": str, "photo": str})
-    n = settings["run"]["bounds"]["n"]
+    n = record["settings"]["run"]["bounds"]["n"]
     return claim_tables(rows, metric, boot, bare_ms=record["bare_forward_ms"], n=n)
+
+
+def rewrite_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """Recompute a claim record's tables, figure and verdict from its rows.csv and run.json (`tables_from_record`)
+    and write them into it under the captions of its recorded settings, after a change to the statistics. The
+    denoising table (measured on the images at run time), rows.csv and run.json are left as they are."""
+    folder = Path(folder)
+    record, boot, metric = _recorded(folder)
+    tables = tables_from_record(folder)
+    write_tables(tables, folder, _captions(from_dict(Claim, record["settings"]), metric, boot))
+    return tables
 
 
 def claim_tables(rows: pd.DataFrame, metric, boot: Bootstrap, *, bare_ms: dict[str, float], n: int) -> dict:

@@ -50,20 +50,42 @@ def logistic4(x, b1: float, b2: float, b3: float, b4: float):
     return (b1 - b2) * special.expit((x - b3) / np.abs(b4)) + b2
 
 
-def fit_logistic(pred, mos) -> np.ndarray:
-    """Least-squares parameters (b1, b2, b3, b4) of logistic4 mapping pred to mos.
+FIT_TOL = 1e-12  # relative change in the sum of squares and in the parameters at which a fit stops
+MIDPOINTS = (0.25, 0.5, 0.75)  # quantiles of the predictions the fits start their midpoint at
+SLOPES = (0.25, 1.0, 4.0)  # multiples of the predictions' SD the fits start their slope scale at
 
-    Initial guess: the MOS extremes as asymptotes (swapped when pred and MOS rank in opposite order),
-    the median prediction as midpoint and the prediction spread as slope scale.
+
+def fit_logistic(pred, mos) -> np.ndarray:
+    """Least-squares parameters (b1, b2, b3, b4) of logistic4 mapping pred to mos: the best of several fits.
+
+    Each fit starts from the MOS extremes as asymptotes (swapped when pred and MOS rank in opposite order), one of
+    the MIDPOINTS and one of the SLOPES, and Levenberg-Marquardt (MINPACK) stops at a relative change of FIT_TOL
+    (scipy's default is 1.5e-8). The least-squares surface can have several minima and flat valleys: on scores
+    with few distinct values (binned RS) a step between two of them is a local minimum, which one start reaches
+    or misses depending on last bits of MINPACK's arithmetic (these vary with where the arrays lie in memory),
+    and along a valley the stopping point moves with them. The lowest of the fits, each run to the bottom of its
+    valley, is the same from run to run (tests/statistics/test_correlations.py measures it on committed scores).
     """
     pred, mos = _pair(pred, mos)
     hi, lo = mos.max(), mos.min()
     if stats.spearmanr(pred, mos).statistic < 0:
         hi, lo = lo, hi
     spread = np.std(pred) or 1.0
-    p0 = [hi, lo, float(np.median(pred)), spread]
-    params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=20000)
-    return params
+    best, error = None, None
+    for midpoint in np.quantile(pred, MIDPOINTS):
+        for slope in SLOPES:
+            p0 = [hi, lo, float(midpoint), slope * spread]
+            try:
+                params, _ = optimize.curve_fit(logistic4, pred, mos, p0=p0, maxfev=50000, ftol=FIT_TOL, xtol=FIT_TOL)
+            except RuntimeError as err:  # this start did not converge; another may
+                error = err
+                continue
+            loss = float(np.sum((logistic4(pred, *params) - mos) ** 2))
+            if best is None or loss < best[0]:
+                best = (loss, params)
+    if best is None:
+        raise error
+    return best[1]
 
 
 def logistic_mapped(pred, mos) -> tuple[np.ndarray, str | None]:
