@@ -28,6 +28,8 @@
 # 8.3-8.7 min per run (485-509 s of training each); all six in 28 min.
 # Measured 2026-12-07, main at FAIR_SIGMA=0.25, two at a time on the otherwise idle machine: stage 1 4.6-7.4 min
 # per run, stage 2 11.6-14.2 min (499-536 s of training); the last 9 of its 12 runs in 49 min.
+# Measured 2026-12-07, main at FAIR_SIGMA=0.06, two at a time, other jobs (tests, tables) sharing the machine:
+# stage 1 6.9-14.7 min per run (87-269 s of training), stage 2 18-27 min (695-982 s of training).
 # Environment: FAIR_OUT (output folder), FAIR_SIGMA (default 0.12), FAIR_EPOCHS (both stages' epochs; only to
 # try the script out),
 # FAIR_VAL_IMAGES (validation images; default the whole split), FAIR_JOBS (parallel runs, default 2), PYTHON,
