@@ -271,7 +271,13 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path, captions: dict[str,
 
 
 def _recorded(folder: Path) -> tuple[dict, Bootstrap, SimpleNamespace]:
-    """(run.json, the run's bootstrap, its metric's name and direction) of a claim record."""
+    """(run.json, the run's bootstrap, its metric's name and direction) of a claim record; a folder without the
+    record's run.json or rows.csv is refused by name."""
+    for name in ("run.json", "rows.csv"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder} is not a claim record (no {name}): name folders written by `msbiqa claim`"
+            )
     record = json.loads((folder / "run.json").read_text())
     settings = record["settings"]
     boot = Bootstrap(**{**settings["bootstrap"], "seed": settings["run"]["seed"]})
